@@ -1,0 +1,64 @@
+# MisyBot Ops Assistant — every workflow the README and CI use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+RASA := $(BIN)/rasa
+MODEL := models/misybot.tar.gz
+TRAINING_INPUTS := config.yml domain.yml $(shell find data components misybot/nlu -name '*.yml' -o -name '*.py' 2>/dev/null | sort)
+ACTIONS_PORT ?= 5055
+RASA_PORT ?= 5005
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export RASA_TELEMETRY_ENABLED ?= false
+
+.PHONY: help install train shell run test test-unit test-stories test-nlu validate lint bench clean lock
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: ## Create .venv (Python 3.10) with the locked dependencies; seconds when up to date
+	@scripts/install.sh
+
+$(MODEL): $(TRAINING_INPUTS) | install
+	@mkdir -p models
+	$(RASA) train --config config.yml --domain domain.yml --data data --out models --fixed-model-name misybot
+	@touch $(MODEL)
+
+train: install $(MODEL) ## Train the model when config, domain or data changed
+
+validate: install ## Check the training data and domain (warnings fail)
+	$(BIN)/python scripts/validate.py --config config.yml --domain domain.yml --data data --fail-on-warnings
+
+shell: install train ## Talk to the assistant in the terminal (starts the action server)
+	@scripts/shell.sh
+
+run: install train ## Serve the assistant (REST channel) with the action server
+	@scripts/run.sh
+
+test: install train validate ## The whole suite: unit, dialogue stories and the NLU evaluation
+	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-stories test-nlu
+
+test-unit: install ## Unit tests only (no trained model needed)
+	$(BIN)/pytest -m "not rasa_model"
+
+test-stories: install train ## Test stories through the trained model (prediction errors fail)
+	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml --out results/stories --fail-on-prediction-errors
+
+test-nlu: install train ## Evaluate NLU on the held-out set; fails below the thresholds
+	$(BIN)/python scripts/evaluate_nlu.py --model $(MODEL) --data tests/nlu/test_data.yml --out results/nlu
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install train ## Latency of a whole turn (bench/turn.py)
+	$(BIN)/python bench/turn.py --model $(MODEL)
+
+lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
+	@scripts/lock.sh
+
+clean: ## Remove trained models, results and caches (keeps .venv)
+	rm -rf models results .pytest_cache .ruff_cache

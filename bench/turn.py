@@ -1,0 +1,127 @@
+"""Latency of a whole turn (NLU, policies, custom action over HTTP, reply) on the trained model.
+
+Reports p50/p95 for: a fresh conversation, the same conversation after many turns (what
+`session_config` bounds), and — with ``--with-ted`` — a model that also has TEDPolicy, to show what
+that policy costs. The action server is started here; figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import free_port, wait_for_http  # noqa: E402
+
+MESSAGES = [
+    "how many WID-220 do we have in Lisbon",
+    "show critical alerts",
+    "ack 1042",
+    "sales report for last week",
+    "kpis this month",
+    "reorder a dozen hard hats",
+    "who supplies AC4410",
+    "agent status",
+    "hi",
+    "thanks",
+]
+TED_POLICY = """
+  - name: TEDPolicy
+    max_history: 5
+    epochs: 50
+    random_seed: 20261122
+"""
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+async def measure(agent, sender: str, turns: int) -> list[float]:
+    timings = []
+    for index in range(turns):
+        message = MESSAGES[index % len(MESSAGES)]
+        started = time.perf_counter()
+        await agent.handle_text(message, sender_id=sender)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def train_with_ted(out_dir: Path) -> Path:
+    config = (ROOT / "config.yml").read_text().replace("policies:\n", "policies:\n" + TED_POLICY, 1)
+    config_path = out_dir / "config-ted.yml"
+    config_path.write_text(config)
+    rasa = Path(sys.executable).with_name("rasa")
+    subprocess.run(
+        [str(rasa), "train", "--config", str(config_path), "--domain", "domain.yml",
+         "--data", "data", "--out", str(out_dir), "--fixed-model-name", "ted"],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return out_dir / "ted.tar.gz"
+
+
+def report(label: str, timings: list[float]) -> str:
+    return (
+        f"{label}: n={len(timings)} p50_ms={statistics.median(timings):.1f} "
+        f"p95_ms={percentile(timings, 0.95):.1f}"
+    )
+
+
+async def run(model: Path, action_url: str, turns: int, long_turns: int) -> dict[str, list[float]]:
+    from rasa.core.agent import Agent
+    from rasa.utils.endpoints import EndpointConfig
+
+    agent = Agent.load(str(model), action_endpoint=EndpointConfig(action_url))
+    await measure(agent, "warm-up", len(MESSAGES))
+    results = {"fresh": await measure(agent, "fresh", turns)}
+    await measure(agent, "long", long_turns)
+    results[f"after_{long_turns}_turns"] = await measure(agent, "long", turns)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "models" / "misybot.tar.gz"))
+    parser.add_argument("--turns", type=int, default=100)
+    parser.add_argument("--long-turns", type=int, default=400)
+    parser.add_argument("--with-ted", action="store_true", help="also train and measure TEDPolicy")
+    args = parser.parse_args()
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", server)
+        url = f"http://127.0.0.1:{port}/webhook"
+        lines = [
+            report(f"rules+memo {name}", timings)
+            for name, timings in asyncio.run(
+                run(Path(args.model), url, args.turns, args.long_turns)
+            ).items()
+        ]
+        if args.with_ted:
+            with tempfile.TemporaryDirectory() as scratch:
+                ted_model = train_with_ted(Path(scratch))
+                results = asyncio.run(run(ted_model, url, args.turns, args.long_turns))
+                lines += [report(f"with TED {name}", timings) for name, timings in results.items()]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    print("\n".join(lines))
+    fresh = next(line for line in lines if line.startswith("rules+memo fresh"))
+    print("turn " + " ".join(fresh.split(": ", 1)[1].split()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

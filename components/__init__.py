@@ -1,0 +1,1 @@
+"""Rasa NLU graph components of MisyBot (Rasa glue; the logic lives in misybot.nlu)."""

@@ -1,0 +1,97 @@
+"""The trained assistant end to end: NLU output, normalised entities and multi-turn flows."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+pytestmark = pytest.mark.rasa_model
+
+
+def _entities(parsed: dict, kind: str) -> list[dict]:
+    return [entity for entity in parsed["entities"] if entity["entity"] == kind]
+
+
+async def test_inventory_question_is_understood_with_its_sku(agent):
+    parsed = await agent.parse_message("how many WID-220 do we have")
+    assert parsed["intent"]["name"] == "check_inventory"
+    assert [e["value"] for e in _entities(parsed, "sku")] == ["WID-220"]
+
+
+async def test_lower_case_sku_and_worded_quantity_are_normalised(agent):
+    parsed = await agent.parse_message("reorder a dozen wid-305 from acme")
+    assert parsed["intent"]["name"] == "reorder_stock"
+    assert [e["value"] for e in _entities(parsed, "sku")] == ["WID-305"]
+    assert [e["value"] for e in _entities(parsed, "quantity")] == [12]
+
+
+async def test_date_range_carries_concrete_dates_at_the_message_time(agent):
+    from rasa.core.channels import UserMessage
+
+    sent = "2026-03-11T09:30:00+00:00"  # a Wednesday
+    message = UserMessage("sales report for last week", metadata={"received_at": sent})
+    parsed = await agent.processor.parse_message(message)
+    assert parsed["intent"]["name"] == "generate_report"
+    (date_range,) = _entities(parsed, "date_range")
+    monday = date(2026, 3, 11) - timedelta(days=date(2026, 3, 11).weekday())
+    assert date_range["value"] == "last week"
+    assert date_range["start_date"] == (monday - timedelta(days=7)).isoformat()
+    assert date_range["end_date"] == (monday - timedelta(days=1)).isoformat()
+
+
+async def test_gibberish_falls_back_to_the_unknown_command_help(agent):
+    replies = await agent.handle_text("qwzx plorf vvv", sender_id="fallback-user")
+    texts = " ".join(reply.get("text", "") for reply in replies)
+    assert "didn't understand" in texts or "outside what I can help with" in texts
+
+
+async def test_missing_product_is_asked_for_and_the_answer_completes_the_command(agent):
+    sender = "form-user"
+    first = await agent.handle_text("check stock pls", sender_id=sender)
+    assert [r.get("text") for r in first] == [
+        "Which product? Send the SKU (e.g. WID-220) or the product name."
+    ]
+    second = await agent.handle_text("WID-220", sender_id=sender)
+    (reply,) = second
+    assert "**check inventory**" in reply["text"]
+    assert "WID-220" in reply["text"]
+
+
+async def test_a_command_does_not_inherit_the_previous_commands_product(agent):
+    sender = "no-leak-user"
+    await agent.handle_text("how many WID-220 in Lisbon", sender_id=sender)
+    replies = await agent.handle_text("check stock", sender_id=sender)
+    assert replies[0]["text"].startswith("Which product?")
+
+
+async def test_report_form_asks_for_type_with_buttons_then_period(agent):
+    sender = "report-user"
+    first = await agent.handle_text("i need a report", sender_id=sender)
+    assert [button["title"] for button in first[0]["buttons"]] == [
+        "Inventory",
+        "Sales",
+        "Supplier",
+        "Financial",
+    ]
+    second = await agent.handle_text(first[0]["buttons"][1]["payload"], sender_id=sender)
+    assert second[0]["text"].startswith("Which period?")
+    third = await agent.handle_text("last month", sender_id=sender)
+    assert "report_type: sales" in third[0]["text"]
+    assert "date_range: last month" in third[0]["text"]
+
+
+async def test_cancel_stops_a_form(agent):
+    sender = "cancel-user"
+    await agent.handle_text("update stock", sender_id=sender)
+    replies = await agent.handle_text("cancel", sender_id=sender)
+    assert [r["text"] for r in replies] == ["OK, cancelled."]
+    tracker = await agent.tracker_store.retrieve(sender)
+    assert tracker.active_loop_name is None
+
+
+async def test_persona_switch_is_confirmed(agent):
+    replies = await agent.handle_text("switch to navigator mode", sender_id="persona-user")
+    assert "**navigator**" in replies[0]["text"]
+    tracker = await agent.tracker_store.retrieve("persona-user")
+    assert tracker.get_slot("persona") == "navigator"

@@ -1,0 +1,55 @@
+"""The training and test data honour the NLU contract (names, sizes, held-out separation)."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from nlu_overlap import examples, overlap  # noqa: E402
+
+CONTRACT_INTENTS = {
+    "check_inventory", "reorder_stock", "update_stock", "view_alerts", "acknowledge_alert",
+    "resolve_alert", "generate_report", "view_metrics", "daily_digest", "check_supplier",
+    "supplier_performance", "run_agent", "stop_agent", "agent_status", "help", "greet", "goodbye",
+    "affirm", "deny", "thank", "bot_challenge", "set_persona", "out_of_scope",
+}  # fmt: skip
+CONTRACT_ENTITIES = {
+    "sku", "product", "quantity", "location", "supplier", "report_type", "date_range", "severity",
+    "category", "alert_id", "agent_type", "persona",
+}  # fmt: skip
+
+
+def _training_counts() -> Counter:
+    return Counter(
+        intent for path in (ROOT / "data" / "nlu").glob("*.yml") for _, intent in examples(path)
+    )
+
+
+def test_domain_declares_exactly_the_contract():
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    assert set(domain["intents"]) == CONTRACT_INTENTS
+    assert set(domain["entities"]) == CONTRACT_ENTITIES
+
+
+def test_every_intent_has_at_least_25_training_examples():
+    counts = _training_counts()
+    assert {intent: counts[intent] for intent in CONTRACT_INTENTS if counts[intent] < 25} == {}
+    assert set(counts) == CONTRACT_INTENTS
+
+
+def test_held_out_set_has_8_or_more_per_intent_and_none_from_training():
+    test_file = ROOT / "tests" / "nlu" / "test_data.yml"
+    counts = Counter(intent for _, intent in examples(test_file))
+    assert {intent: counts[intent] for intent in CONTRACT_INTENTS if counts[intent] < 8} == {}
+    assert overlap(ROOT / "data" / "nlu", test_file) == []
+
+
+def test_every_data_file_has_the_same_version():
+    files = [*ROOT.glob("data/**/*.yml"), ROOT / "domain.yml", ROOT / "tests" / "test_stories.yml"]
+    versions = {path.name: yaml.safe_load(path.read_text()).get("version") for path in files}
+    assert set(versions.values()) == {"3.1"}, versions
