@@ -1,0 +1,467 @@
+"""Declarative models of the operations data; every business row belongs to one company.
+
+Rows that point at another business row of the same company use a composite foreign key
+``(company_id, x_id) -> x(company_id, id)``, so the database itself refuses, say, a stock movement
+of company A's product at company B's location.
+"""
+
+from __future__ import annotations
+
+from enum import Enum as PyEnum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Enum,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+from misybot.db.types import Money, UTCDateTime, utc_now
+from misybot.enums import (
+    AlertCategory,
+    AlertSeverity,
+    AlertStatus,
+    Channel,
+    ExecutionStatus,
+    LocationKind,
+    MovementKind,
+    Persona,
+    PurchaseOrderStatus,
+    ReportType,
+    Role,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+def _enum(enum_class: type[PyEnum], name: str) -> Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, storing the ``.value``."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(member.value) for member in enum_class),
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+def _company_fk() -> Column:
+    return Column(
+        Integer, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
+def _user_fk(**kwargs) -> Column:
+    return Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True, **kwargs)
+
+
+def _same_company(column: str, table: str) -> ForeignKeyConstraint:
+    """``(company_id, column)`` must name a row of ``table`` in the same company."""
+    return ForeignKeyConstraint(["company_id", column], [f"{table}.company_id", f"{table}.id"])
+
+
+class Company(Base):
+    """A tenant: everything else hangs off one company."""
+
+    __tablename__ = "companies"
+
+    id = Column(Integer, primary_key=True)
+    slug = Column(String(64), nullable=False, unique=True)
+    name = Column(String(200), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class User(Base):
+    """A person at a company who talks to the assistant."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("company_id", "email"),
+        UniqueConstraint("company_id", "id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    name = Column(String(120), nullable=False)
+    role = Column(_enum(Role, "user_role"), nullable=False, default=Role.VIEWER)
+    persona = Column(_enum(Persona, "user_persona"), nullable=False, default=Persona.NAVIGATOR)
+    preferred_channel = Column(_enum(Channel, "user_channel"), nullable=False)
+    email = Column(String(254))
+    phone = Column(String(32))
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class ChannelIdentity(Base):
+    """An address on a channel (a WhatsApp number, an e-mail address) that belongs to one user."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    channel = Column(_enum(Channel, "identity_channel"), nullable=False)
+    address = Column(String(254), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class Location(Base):
+    """A warehouse or store holding stock."""
+
+    __tablename__ = "locations"
+    __table_args__ = (
+        UniqueConstraint("company_id", "name"),
+        UniqueConstraint("company_id", "code"),
+        UniqueConstraint("company_id", "id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    code = Column(String(16), nullable=False)
+    name = Column(String(120), nullable=False)
+    kind = Column(_enum(LocationKind, "location_kind"), nullable=False)
+    city = Column(String(120))
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class Supplier(Base):
+    """A company's supplier and its promised lead time."""
+
+    __tablename__ = "suppliers"
+    __table_args__ = (
+        UniqueConstraint("company_id", "name"),
+        UniqueConstraint("company_id", "id"),
+        CheckConstraint("lead_time_days >= 0", name="lead_time_days"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    name = Column(String(200), nullable=False)
+    contact_name = Column(String(120))
+    email = Column(String(254))
+    phone = Column(String(32))
+    lead_time_days = Column(Integer, nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class Product(Base):
+    """A stocked item; the SKU is unique within its company."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("company_id", "sku"),
+        UniqueConstraint("company_id", "id"),
+        _same_company("preferred_supplier_id", "suppliers"),
+        Index("ix_products_company_id_name", "company_id", "name"),
+        CheckConstraint("reorder_point >= 0", name="reorder_point"),
+        CheckConstraint("reorder_quantity > 0", name="reorder_quantity"),
+        CheckConstraint("lead_time_days >= 0", name="lead_time_days"),
+        CheckConstraint("unit_cost >= 0", name="unit_cost"),
+        CheckConstraint("max_stock IS NULL OR max_stock > reorder_point", name="max_stock"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    sku = Column(String(32), nullable=False)
+    name = Column(String(200), nullable=False)
+    unit = Column(String(16), nullable=False, default="each")
+    reorder_point = Column(Integer, nullable=False)
+    reorder_quantity = Column(Integer, nullable=False)
+    lead_time_days = Column(Integer, nullable=False)
+    unit_cost = Column(Money, nullable=False)
+    unit_price = Column(Money)
+    # Above this total the product is overstocked; NULL means reorder point + 3 x reorder quantity.
+    max_stock = Column(Integer)
+    preferred_supplier_id = Column(Integer)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
+
+
+class StockLevel(Base):
+    """How many units of a product a location holds now (never negative)."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        UniqueConstraint("product_id", "location_id"),
+        _same_company("product_id", "products"),
+        _same_company("location_id", "locations"),
+        CheckConstraint("quantity >= 0", name="quantity"),
+        CheckConstraint("reorder_point IS NULL OR reorder_point >= 0", name="reorder_point"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    product_id = Column(Integer, nullable=False)
+    location_id = Column(Integer, nullable=False, index=True)
+    quantity = Column(Integer, nullable=False, default=0)
+    # The location's own minimum; the product's reorder point applies to the company total.
+    reorder_point = Column(Integer)
+    updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
+
+
+class StockMovement(Base):
+    """One change of a stock level: the audit trail (what, where, how much, who, when, why)."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        UniqueConstraint("company_id", "idempotency_key"),
+        _same_company("product_id", "products"),
+        _same_company("location_id", "locations"),
+        _same_company("transfer_location_id", "locations"),
+        _same_company("purchase_order_id", "purchase_orders"),
+        Index("ix_stock_movements_company_product_time", "company_id", "product_id", "occurred_at"),
+        Index("ix_stock_movements_company_time", "company_id", "occurred_at"),
+        CheckConstraint("quantity <> 0", name="quantity"),
+        CheckConstraint("balance_after >= 0", name="balance_after"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    product_id = Column(Integer, nullable=False)
+    location_id = Column(Integer, nullable=False)
+    kind = Column(_enum(MovementKind, "movement_kind"), nullable=False)
+    quantity = Column(Integer, nullable=False)  # signed: + into the location, - out of it
+    balance_after = Column(Integer, nullable=False)
+    reason = Column(String(255), nullable=False)
+    user_id = _user_fk()
+    occurred_at = Column(UTCDateTime, nullable=False)
+    recorded_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    purchase_order_id = Column(Integer)
+    transfer_location_id = Column(Integer)  # the other end of a transfer
+    idempotency_key = Column(String(64))
+
+
+class PurchaseOrder(Base):
+    """An order to a supplier, delivered to one location."""
+
+    __tablename__ = "purchase_orders"
+    __table_args__ = (
+        UniqueConstraint("company_id", "number"),
+        UniqueConstraint("company_id", "idempotency_key"),
+        UniqueConstraint("company_id", "id"),
+        _same_company("supplier_id", "suppliers"),
+        _same_company("location_id", "locations"),
+        Index(
+            "ix_purchase_orders_company_status_expected", "company_id", "status", "expected_date"
+        ),
+        Index("ix_purchase_orders_company_supplier", "company_id", "supplier_id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    number = Column(String(32), nullable=False)
+    supplier_id = Column(Integer, nullable=False)
+    location_id = Column(Integer, nullable=False)
+    status = Column(_enum(PurchaseOrderStatus, "purchase_order_status"), nullable=False)
+    created_by_id = _user_fk()
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    ordered_at = Column(UTCDateTime)  # when it was sent to the supplier
+    expected_date = Column(Date)
+    received_date = Column(Date)
+    notes = Column(Text)
+    idempotency_key = Column(String(64))
+
+    lines = relationship(
+        "PurchaseOrderLine",
+        order_by="PurchaseOrderLine.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class PurchaseOrderLine(Base):
+    """A product on a purchase order: ordered and received quantities, agreed unit cost."""
+
+    __tablename__ = "purchase_order_lines"
+    __table_args__ = (
+        UniqueConstraint("purchase_order_id", "product_id"),
+        ForeignKeyConstraint(
+            ["company_id", "purchase_order_id"],
+            ["purchase_orders.company_id", "purchase_orders.id"],
+            ondelete="CASCADE",
+        ),
+        _same_company("product_id", "products"),
+        Index("ix_purchase_order_lines_company_product", "company_id", "product_id"),
+        CheckConstraint("quantity_ordered > 0", name="quantity_ordered"),
+        CheckConstraint(
+            "quantity_received IS NULL OR quantity_received >= 0", name="quantity_received"
+        ),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    purchase_order_id = Column(Integer, nullable=False)
+    product_id = Column(Integer, nullable=False)
+    quantity_ordered = Column(Integer, nullable=False)
+    quantity_received = Column(Integer)
+    unit_cost = Column(Money, nullable=False)
+
+
+class Alert(Base):
+    """Something that needs attention; at most one unresolved alert per condition."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        _same_company("product_id", "products"),
+        _same_company("location_id", "locations"),
+        _same_company("supplier_id", "suppliers"),
+        _same_company("purchase_order_id", "purchase_orders"),
+        Index("ix_alerts_company_status_severity", "company_id", "status", "severity"),
+        Index(
+            "uq_alerts_unresolved_condition",
+            "company_id",
+            "condition_key",
+            unique=True,
+            sqlite_where=text("status <> 'resolved'"),
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    severity = Column(_enum(AlertSeverity, "alert_severity"), nullable=False)
+    category = Column(_enum(AlertCategory, "alert_category"), nullable=False)
+    status = Column(_enum(AlertStatus, "alert_status"), nullable=False, default=AlertStatus.OPEN)
+    title = Column(String(200), nullable=False)
+    message = Column(Text, nullable=False)
+    product_id = Column(Integer)
+    location_id = Column(Integer)
+    supplier_id = Column(Integer)
+    purchase_order_id = Column(Integer)
+    # What the alert generator raised it for, e.g. "low_stock:product=12"; NULL for manual alerts.
+    condition_key = Column(String(128))
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    acknowledged_by_id = _user_fk()
+    acknowledged_at = Column(UTCDateTime)
+    resolved_by_id = _user_fk()
+    resolved_at = Column(UTCDateTime)
+    resolution_note = Column(String(255))
+
+
+class Report(Base):
+    """A generated report document (CSV plus chart) and who asked for it."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("company_id", "id"),
+        Index("ix_reports_company_created", "company_id", "created_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    report_type = Column(_enum(ReportType, "report_type"), nullable=False)
+    start_date = Column(Date, nullable=False)
+    end_date = Column(Date, nullable=False)
+    format = Column(String(16), nullable=False, default="csv")
+    file_path = Column(String(500))
+    chart_path = Column(String(500))
+    summary = Column(JSON)
+    requested_by_id = _user_fk()
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class AgentExecution(Base):
+    """One queued or finished run of an agent (the orchestrator's queue table)."""
+
+    __tablename__ = "agent_executions"
+    __table_args__ = (
+        Index("ix_agent_executions_dequeue", "status", "priority", "available_at"),
+        Index("ix_agent_executions_company_status", "company_id", "status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    user_id = _user_fk()
+    agent_type = Column(String(64), nullable=False)
+    priority = Column(Integer, nullable=False, default=5)  # smaller runs first
+    status = Column(
+        _enum(ExecutionStatus, "execution_status"), nullable=False, default=ExecutionStatus.QUEUED
+    )
+    context = Column(JSON, nullable=False, default=dict)
+    result = Column(JSON)
+    error = Column(Text)
+    attempts = Column(Integer, nullable=False, default=0)
+    max_attempts = Column(Integer, nullable=False, default=3)
+    lease_owner = Column(String(128))
+    lease_expires_at = Column(UTCDateTime)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    available_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    started_at = Column(UTCDateTime)
+    finished_at = Column(UTCDateTime)
+    updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
+
+
+class ConversationMessage(Base):
+    """An inbound chat message on any channel, what was understood, and whether we answered."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id"),
+        Index("ix_conversation_messages_company_received", "company_id", "received_at"),
+        Index("ix_conversation_messages_sender", "channel", "sender_address"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = Column(Integer, ForeignKey("companies.id", ondelete="CASCADE"))
+    user_id = _user_fk()
+    channel = Column(_enum(Channel, "message_channel"), nullable=False)
+    sender_address = Column(String(254), nullable=False)
+    provider_message_id = Column(String(128))
+    body = Column(Text, nullable=False)
+    intent = Column(String(64))
+    confidence = Column(Float)
+    entities = Column(JSON)
+    execution_id = Column(
+        Integer, ForeignKey("agent_executions.id", ondelete="SET NULL"), index=True
+    )
+    response_body = Column(Text)
+    response_sent = Column(Boolean, nullable=False, default=False)
+    received_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    responded_at = Column(UTCDateTime)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class MessageTemplate(Base):
+    """A reply template for a channel and persona; company NULL means the built-in default."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("company_id", "name", "channel", "persona"),)
+
+    id = Column(Integer, primary_key=True)
+    company_id = Column(Integer, ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    name = Column(String(64), nullable=False)
+    channel = Column(_enum(Channel, "template_channel"))
+    persona = Column(_enum(Persona, "template_persona"))
+    intent = Column(String(64))
+    body = Column(Text, nullable=False)
+    variables = Column(JSON, nullable=False, default=list)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)

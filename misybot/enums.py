@@ -1,0 +1,101 @@
+"""The closed vocabularies of the business data (stored as their string values)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Role(str, Enum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class Persona(str, Enum):
+    STREAMLINER = "streamliner"
+    NAVIGATOR = "navigator"
+    HUB = "hub"
+    SPRING = "spring"
+    PROCESSOR = "processor"
+
+
+class Channel(str, Enum):
+    WHATSAPP = "whatsapp"
+    SMS = "sms"
+    EMAIL = "email"
+    SLACK = "slack"
+    TELEGRAM = "telegram"
+    REST = "rest"
+    CMDLINE = "cmdline"
+
+
+class LocationKind(str, Enum):
+    WAREHOUSE = "warehouse"
+    STORE = "store"
+
+
+class MovementKind(str, Enum):
+    RECEIPT = "receipt"
+    SALE = "sale"
+    CONSUMPTION = "consumption"
+    ADJUSTMENT = "adjustment"
+    WRITE_OFF = "write_off"
+    TRANSFER = "transfer"
+
+
+# Movements that are demand (what "usage" means for coverage and reorder maths).
+USAGE_KINDS = (MovementKind.SALE, MovementKind.CONSUMPTION)
+
+
+class PurchaseOrderStatus(str, Enum):
+    DRAFT = "draft"
+    SENT = "sent"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+class AlertSeverity(str, Enum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical … 3 for low (sort key, most severe first)."""
+        return list(AlertSeverity).index(self)
+
+
+class AlertCategory(str, Enum):
+    LOW_STOCK = "low_stock"
+    OUT_OF_STOCK = "out_of_stock"
+    OVERSTOCK = "overstock"
+    LATE_DELIVERY = "late_delivery"
+    SUPPLIER = "supplier"
+
+
+class AlertStatus(str, Enum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class ReportType(str, Enum):
+    INVENTORY = "inventory"
+    SALES = "sales"
+    SUPPLIER = "supplier"
+    FINANCIAL = "financial"
+
+
+class ExecutionStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StockStatus(str, Enum):
+    OK = "ok"
+    BELOW_REORDER_POINT = "below_reorder_point"
+    OUT_OF_STOCK = "out_of_stock"

@@ -1,0 +1,1 @@
+"""Queries and writes on the operations data, always scoped to one company."""
