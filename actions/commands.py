@@ -9,12 +9,13 @@ one command's subject never leaks into the next.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Dict, List, Text
+from typing import Any, ClassVar
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+PERSONAS = {"streamliner", "navigator", "hub", "spring", "processor"}
 ENTITY_SLOTS = (
     "sku",
     "product",
@@ -36,19 +37,19 @@ ENTITY_SLOTS = (
 class CommandAction(Action, ABC):
     """Base of the command actions: report the understood command, then clear entity slots."""
 
-    agent: ClassVar[Text]
+    agent: ClassVar[str]
 
     @property
     @abstractmethod
-    def command(self) -> Text:
+    def command(self) -> str:
         """The intent this action answers (subclasses set it as a class attribute)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return f"action_{self.command}"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         parameters = {
             slot: tracker.get_slot(slot)
             for slot in ENTITY_SLOTS
@@ -134,17 +135,28 @@ class ActionAgentStatus(CommandAction):
 
 
 class ActionSetPersona(Action):
-    """Set the reply style from the ``persona`` entity, or ask which one."""
+    """Confirm the reply style the ``persona`` entity set (its slot mapping), or ask which one."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_set_persona"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
-        persona = next(tracker.get_latest_entity_values("persona"), None)
-        if persona not in {"streamliner", "navigator", "hub", "spring", "processor"}:
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        requested = next(tracker.get_latest_entity_values("persona"), None)
+        if requested not in PERSONAS:
             dispatcher.utter_message(response="utter_ask_persona")
-            return []
-        dispatcher.utter_message(response="utter_persona_set", persona=persona)
-        return [SlotSet("persona", persona)]
+            # The slot mapping may have stored an unknown style: keep the last valid one instead.
+            previous = next(
+                (
+                    event.get("value")
+                    for event in reversed(tracker.events)
+                    if event.get("event") == "slot"
+                    and event.get("name") == "persona"
+                    and event.get("value") in PERSONAS
+                ),
+                None,
+            )
+            return [SlotSet("persona", previous)] if tracker.get_slot("persona") else []
+        dispatcher.utter_message(response="utter_persona_set", persona=requested)
+        return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import statistics
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import free_port, wait_for_http  # noqa: E402
+from conftest import action_endpoint, free_port, wait_for_http  # noqa: E402
 
 MESSAGES = [
     "how many WID-220 do we have in Lisbon",
@@ -77,9 +78,14 @@ def report(label: str, timings: list[float]) -> str:
 
 async def run(model: Path, action_url: str, turns: int, long_turns: int) -> dict[str, list[float]]:
     from rasa.core.agent import Agent
-    from rasa.utils.endpoints import EndpointConfig
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
 
-    agent = Agent.load(str(model), action_endpoint=EndpointConfig(action_url))
+    # As `rasa run` does: without it Rasa's structlog prints every debug event of every turn.
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+
+    agent = Agent.load(str(model), action_endpoint=action_endpoint(action_url))
     await measure(agent, "warm-up", len(MESSAGES))
     results = {"fresh": await measure(agent, "fresh", turns)}
     await measure(agent, "long", long_turns)

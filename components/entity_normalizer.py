@@ -3,16 +3,16 @@
 - ``sku``: value in canonical upper case (``wid-220`` -> ``WID-220``);
 - ``quantity``: value as a number (``a dozen`` -> 12, ``1.2k`` -> 1200), left as typed when it is
   not a number the parser understands;
-- ``date_range``: value stays the phrase as typed (so slots and stories are stable), and the entity
-  gains ``start_date`` and ``end_date`` (ISO) resolved at the message's time (metadata ``received_at``,
-  else now) in ``MISYBOT_TIMEZONE``.
+- ``date_range``: value stays the phrase as typed (so slots and stories are stable), and the
+  entity gains ``start_date`` and ``end_date`` (ISO) resolved at the message's time (metadata
+  ``received_at``, else now) in ``MISYBOT_TIMEZONE``.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -33,21 +33,21 @@ NORMALIZER_NAME = "EntityNormalizer"
 class MisybotEntityNormalizer(GraphComponent):
     """Adds normalised values to ``sku``, ``quantity`` and ``date_range`` entities."""
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self._config = config
         self._normalizer = EntityNormalizer()
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> MisybotEntityNormalizer:
         return cls(config)
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             entities = message.get(ENTITIES, [])
             if not entities:
@@ -58,7 +58,7 @@ class MisybotEntityNormalizer(GraphComponent):
             )
         return messages
 
-    def _normalize(self, entity: Dict[Text, Any], now: datetime) -> Dict[Text, Any]:
+    def _normalize(self, entity: dict[str, Any], now: datetime) -> dict[str, Any]:
         kind, value = entity.get("entity"), entity.get("value")
         if not isinstance(value, str):
             return entity
@@ -85,7 +85,7 @@ def _message_time(message: Message) -> datetime:
     zone = get_settings().timezone
     metadata = message.get("metadata") or {}
     received = metadata.get("received_at") if isinstance(metadata, dict) else None
-    sent: Optional[datetime] = None
+    sent: datetime | None = None
     try:
         if isinstance(received, (int, float)):
             sent = datetime.fromtimestamp(received, tz=zone)

@@ -8,8 +8,6 @@ the name ``SpacyNLP`` because Rasa wires ``SpacyTokenizer`` to its model provide
 
 from __future__ import annotations
 
-from typing import Optional, Text
-
 import spacy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.utils import spacy_utils
@@ -30,14 +28,14 @@ class SpacyNLP(spacy_utils.SpacyNLP):
     """Provides a spaCy pipeline: a blank one for ``blank:<lang>``, else a packaged model."""
 
     @staticmethod
-    def load_model(spacy_model_name: Text) -> spacy_utils.SpacyModel:
+    def load_model(spacy_model_name: str) -> spacy_utils.SpacyModel:
         if spacy_model_name and spacy_model_name.startswith(BLANK_PREFIX):
             language = spacy.blank(spacy_model_name[len(BLANK_PREFIX) :])
             return spacy_utils.SpacyModel(model=language, model_name=spacy_model_name)
         return spacy_utils.SpacyNLP.load_model(spacy_model_name)
 
     @staticmethod
-    def ensure_proper_language_model(nlp: Optional[Language]) -> None:
+    def ensure_proper_language_model(nlp: Language | None) -> None:
         if nlp is not None and nlp.path is None and not nlp.pipe_names:
             return  # a blank pipeline: tokenizer only, nothing loaded from disk by design
         spacy_utils.SpacyNLP.ensure_proper_language_model(nlp)

@@ -27,7 +27,17 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     rasa = Path(sys.executable).with_name("rasa")
-    command = [str(rasa), "test", "nlu", "--model", args.model, "--nlu", args.data, "--out", str(out)]
+    command = [
+        str(rasa),
+        "test",
+        "nlu",
+        "--model",
+        args.model,
+        "--nlu",
+        args.data,
+        "--out",
+        str(out),
+    ]
     completed = subprocess.run(command, check=False)
     if completed.returncode != 0:
         print(f"nlu-eval: `{' '.join(command)}` failed with exit code {completed.returncode}")
@@ -60,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     failures = []
     if summary["intent_accuracy"] < args.min_intent_accuracy:
-        failures.append(f"intent accuracy {summary['intent_accuracy']} < {args.min_intent_accuracy}")
+        failures.append(
+            f"intent accuracy {summary['intent_accuracy']} < {args.min_intent_accuracy}"
+        )
     if summary["entity_micro_f1"] < args.min_entity_f1:
         failures.append(f"entity F1 {summary['entity_micro_f1']} < {args.min_entity_f1}")
     print(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -73,6 +74,18 @@ def action_server_url() -> Iterator[str]:
 def agent(model_path: Path, action_server_url: str):
     """The trained assistant, loaded once, talking to the real action server."""
     from rasa.core.agent import Agent
-    from rasa.utils.endpoints import EndpointConfig
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
 
-    return Agent.load(str(model_path), action_endpoint=EndpointConfig(action_server_url))
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+    return Agent.load(str(model_path), action_endpoint=action_endpoint(action_server_url))
+
+
+def action_endpoint(url: str):
+    """The action endpoint of ``endpoints.yml`` (its options included), pointed at ``url``."""
+    from rasa.core.utils import read_endpoints_from_path
+
+    configured = read_endpoints_from_path(ROOT / "endpoints.yml").action
+    configured.url = url
+    return configured

@@ -63,8 +63,28 @@ _MONTHS = {
 _SMALL_NUMBERS = {
     word: value
     for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen".split()
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ]
     )
 }
 _TENS = {
@@ -131,10 +151,17 @@ class EntityNormalizer:
             "TO_DATE",
             [
                 [lower_in(["ytd", "mtd", "wtd", "qtd"])],
-                [lower_in(["year", "month", "week", "quarter"]), {"LOWER": "to"}, {"LOWER": "date"}],
+                [
+                    lower_in(["year", "month", "week", "quarter"]),
+                    {"LOWER": "to"},
+                    {"LOWER": "date"},
+                ],
             ],
         )
-        add("SINCE_WEEKDAY", [[{"LOWER": "since"}, {"OP": "?", "LOWER": "last"}, lower_in(weekdays)]])
+        add(
+            "SINCE_WEEKDAY",
+            [[{"LOWER": "since"}, {"OP": "?", "LOWER": "last"}, lower_in(weekdays)]],
+        )
         add("LAST_WEEKDAY", [[lower_in(["last", "on"]), lower_in(weekdays)], [lower_in(weekdays)]])
         add("SINCE_MONTH", [[{"LOWER": "since"}, lower_in(months)]])
         add("MONTH", [[lower_in(months)], [lower_in(months), {"LIKE_NUM": True}]])

@@ -62,7 +62,9 @@ def test_date_phrases_resolve_relative_to_the_message_day(normalizer, phrase, st
 
 
 def test_date_range_accepts_a_datetime_and_exposes_iso_fields(normalizer):
-    resolved = normalizer.date_range("last week", datetime(2026, 3, 11, 23, 59, tzinfo=timezone.utc))
+    resolved = normalizer.date_range(
+        "last week", datetime(2026, 3, 11, 23, 59, tzinfo=timezone.utc)
+    )
     assert resolved.as_entity_fields() == {"start_date": "2026-03-02", "end_date": "2026-03-08"}
 
 
@@ -108,8 +110,13 @@ def test_text_that_is_not_a_quantity_gives_none(text):
 
 @pytest.mark.parametrize(
     ("text", "sku"),
-    [("wid-220", "WID-220"), ("#WID-220", "WID-220"), (" ac4410 ", "AC4410"), ("blt_108", "BLT-108"),
-     ("wid 220", "WID-220")],
+    [
+        ("wid-220", "WID-220"),
+        ("#WID-220", "WID-220"),
+        (" ac4410 ", "AC4410"),
+        ("blt_108", "BLT-108"),
+        ("wid 220", "WID-220"),
+    ],
 )
 def test_skus_are_canonical_upper_case(normalizer, text, sku):
     assert normalizer.sku(text) == sku
