@@ -49,9 +49,7 @@ class PermissionDenied(MisybotError):
         self.role = role
         self.allowed_roles = roles_allowed(operation)
         who = " or ".join(r.value for r in self.allowed_roles)
-        super().__init__(
-            f"a {role.value} may not {operation.value.replace('_', ' ')} (needs {who})"
-        )
+        super().__init__(f"{role.value}s may not {operation.value.replace('_', ' ')} (needs {who})")
 
 
 def allowed(role: Role, operation: Operation) -> bool:

@@ -85,6 +85,7 @@ class InventoryStatus:
     stock_value: Decimal
     overstocked: bool
     last_reorder: LastReorder | None
+    overdue_orders: tuple[LastReorder, ...]  # sent, past their expected date
     recommendations: tuple[str, ...]
     as_of: date
     query_ms: float
@@ -116,7 +117,7 @@ def check_inventory(session: Session, actor: Actor, query: InventoryQuery) -> In
     )
     if focus is not None and not locations:
         locations = (LocationStock(focus.name, focus.code, 0, None, StockStatus.OUT_OF_STOCK),)
-    last = _last_reorder(session, actor.company_id, product.id)
+    last, overdue = _orders(session, actor.company_id, product.id, as_of)
     return InventoryStatus(
         company=actor.company_slug,
         sku=product.sku,
@@ -138,17 +139,22 @@ def check_inventory(session: Session, actor: Actor, query: InventoryQuery) -> In
         stock_value=product.unit_cost * position.total,
         overstocked=position.total > overstock_threshold(product),
         last_reorder=last,
-        recommendations=recommendations(position, supplier, last),
+        overdue_orders=overdue,
+        recommendations=recommendations(position, supplier, overdue),
         as_of=as_of,
         query_ms=elapsed_ms(started),
     )
 
 
-def _last_reorder(session: Session, company_id: int, product_id: int) -> LastReorder | None:
+def _orders(
+    session: Session, company_id: int, product_id: int, as_of: date
+) -> tuple[LastReorder | None, tuple[LastReorder, ...]]:
+    """The product's last non-cancelled order, and its sent orders overdue at ``as_of``."""
+    last, overdue = None, []
     for order, line, supplier in order_lines_for_product(session, company_id, product_id):
         if order.status == PurchaseOrderStatus.CANCELLED:
             continue
-        return LastReorder(
+        summary = LastReorder(
             po_number=order.number,
             supplier=supplier.name,
             status=PurchaseOrderStatus(order.status),
@@ -158,11 +164,16 @@ def _last_reorder(session: Session, company_id: int, product_id: int) -> LastReo
             quantity_ordered=line.quantity_ordered,
             quantity_received=line.quantity_received,
         )
-    return None
+        last = last or summary
+        late = order.expected_date is not None and order.expected_date < as_of
+        if summary.status is PurchaseOrderStatus.SENT and late:
+            overdue.append(summary)
+    overdue.sort(key=lambda o: (o.expected_date, o.po_number))
+    return last, tuple(overdue)
 
 
 def recommendations(
-    position: StockPosition, supplier: Supplier | None, last: LastReorder | None
+    position: StockPosition, supplier: Supplier | None, overdue: tuple[LastReorder, ...] = ()
 ) -> tuple[str, ...]:
     """Plain-language next steps for a product's position."""
     product = position.product
@@ -185,15 +196,13 @@ def recommendations(
             )
         else:
             advice.append(f"{why}, but {position.on_order} {unit} already on order; no new order.")
-        overdue = (
-            last is not None
-            and last.status is PurchaseOrderStatus.SENT
-            and last.expected_date is not None
-            and last.expected_date < position.as_of
+    if overdue:
+        oldest = overdue[0]
+        late = (position.as_of - oldest.expected_date).days
+        more = f" (and {len(overdue) - 1} more overdue)" if len(overdue) > 1 else ""
+        advice.append(
+            f"{oldest.po_number} from {oldest.supplier} is {late} days late{more}; chase it."
         )
-        if overdue:
-            late = (position.as_of - last.expected_date).days
-            advice.append(f"{last.po_number} from {last.supplier} is {late} days late; chase it.")
     advice.extend(_transfers(position))
     if total > overstock_threshold(product):
         advice.append(

@@ -16,7 +16,14 @@ from misybot.db.models import Location, Product, PurchaseOrder, PurchaseOrderLin
 from misybot.enums import PurchaseOrderStatus, StockStatus
 from misybot.errors import InvalidInput
 from misybot.permissions import Operation
-from misybot.store.catalog import find_location, find_product, find_supplier, get_supplier
+from misybot.store.catalog import (
+    find_location,
+    find_product,
+    find_supplier,
+    get_location,
+    get_product,
+    get_supplier,
+)
 from misybot.store.purchasing import next_po_number
 from misybot.store.stock import (
     StockPosition,
@@ -210,9 +217,9 @@ def _replay(
     session: Session, actor: Actor, order: PurchaseOrder, request: ReorderRequest
 ) -> ReorderResult:
     line = order.lines[0]
-    product = session.get(Product, line.product_id)
+    product = get_product(session, actor.company_id, line.product_id)
     supplier = get_supplier(session, actor.company_id, order.supplier_id)
-    location = session.get(Location, order.location_id)
+    location = get_location(session, actor.company_id, order.location_id)
     as_of = as_of_or_today(request.as_of)
     (position,) = stock_positions(session, actor.company_id, as_of, product_ids=[product.id])
     return ReorderResult(

@@ -37,9 +37,12 @@ TOP_N_CHART = 15
 
 @dataclass(frozen=True)
 class ReportRequest:
+    """A report type over the local days ``start`` … ``end``; ``as_of`` dates "overdue"."""
+
     report_type: ReportType
     start: date
     end: date
+    as_of: date | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def generate_report(
         ReportType.SUPPLIER: _supplier,
         ReportType.FINANCIAL: _financial,
     }[report_type]
-    table = build(session, actor, request.start, request.end)
+    table = build(session, actor, request)
 
     report = Report(
         company_id=actor.company_id,
@@ -160,7 +163,8 @@ def _locations(session: Session, company_id: int) -> list[Location]:
     )
 
 
-def _inventory(session: Session, actor: Actor, start: date, end: date) -> _Table:
+def _inventory(session: Session, actor: Actor, request: ReportRequest) -> _Table:
+    start, end = request.start, request.end
     company_id = actor.company_id
     since, until = days_bounds(start, end)
     products, locations = _products(session, company_id), _locations(session, company_id)
@@ -243,7 +247,8 @@ def _inventory(session: Session, actor: Actor, start: date, end: date) -> _Table
     return table
 
 
-def _sales(session: Session, actor: Actor, start: date, end: date) -> _Table:
+def _sales(session: Session, actor: Actor, request: ReportRequest) -> _Table:
+    start, end = request.start, request.end
     company_id = actor.company_id
     since, until = days_bounds(start, end)
     products = {p.id: p for p in _products(session, company_id)}
@@ -302,9 +307,10 @@ def _sales(session: Session, actor: Actor, start: date, end: date) -> _Table:
     return table
 
 
-def _supplier(session: Session, actor: Actor, start: date, end: date) -> _Table:
+def _supplier(session: Session, actor: Actor, request: ReportRequest) -> _Table:
+    start, end = request.start, request.end
     performance = supplier_performance(
-        session, actor, SupplierPerformanceRequest(start=start, end=end, as_of=clock.today())
+        session, actor, SupplierPerformanceRequest(start=start, end=end, as_of=request.as_of)
     )
     table = _Table(
         [
@@ -361,7 +367,8 @@ def _supplier(session: Session, actor: Actor, start: date, end: date) -> _Table:
     return table
 
 
-def _financial(session: Session, actor: Actor, start: date, end: date) -> _Table:
+def _financial(session: Session, actor: Actor, request: ReportRequest) -> _Table:
+    start, end = request.start, request.end
     company_id = actor.company_id
     since, until = days_bounds(start, end)
     products = _products(session, company_id)

@@ -16,7 +16,13 @@ from misybot.db.types import utc_now
 from misybot.enums import MovementKind, StockStatus
 from misybot.errors import InvalidInput
 from misybot.permissions import Operation
-from misybot.store.catalog import find_location, find_product, get_location, list_locations
+from misybot.store.catalog import (
+    find_location,
+    find_product,
+    get_location,
+    get_product,
+    list_locations,
+)
 from misybot.store.stock import apply_movement, quantity_at, stock_status
 from misybot.store.tenancy import Actor
 
@@ -201,7 +207,7 @@ def _replay(
     ).scalar_one_or_none()
     if movement is None:
         return None
-    product = session.get(Product, movement.product_id)
-    location = session.get(Location, movement.location_id)
+    product = get_product(session, actor.company_id, movement.product_id)
+    location = get_location(session, actor.company_id, movement.location_id)
     previous = movement.balance_after - movement.quantity
     return _result(session, actor, product, location, mode, previous, movement, replayed=True)

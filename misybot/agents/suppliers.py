@@ -39,7 +39,7 @@ class SupplierQuery:
 class SuppliedProduct:
     sku: str
     name: str
-    preferred: bool  # this supplier is the product's preferred supplier
+    preferred: bool  # False: not preferred, but ordered from this supplier before
 
 
 @dataclass(frozen=True)
@@ -69,18 +69,8 @@ def check_supplier(session: Session, actor: Actor, query: SupplierQuery) -> Supp
     actor.require(Operation.VIEW)
     as_of = as_of_or_today(query.as_of)
     if query.supplier:
-        return SupplierCheck(
-            (
-                _info(
-                    session,
-                    actor.company_id,
-                    find_supplier(session, actor.company_id, query.supplier),
-                    as_of,
-                ),
-            ),
-            None,
-            as_of,
-        )
+        supplier = find_supplier(session, actor.company_id, query.supplier)
+        return SupplierCheck((_info(session, actor.company_id, supplier, as_of),), None, as_of)
     if not (query.sku or query.product):
         raise InvalidInput("supplier", "say which supplier or which product")
     product = find_product(session, actor.company_id, sku=query.sku, name=query.product)
@@ -117,11 +107,31 @@ def check_supplier(session: Session, actor: Actor, query: SupplierQuery) -> Supp
 
 
 def _info(session: Session, company_id: int, supplier: Supplier, as_of: date) -> SupplierInfo:
-    products = session.execute(
+    preferred = session.execute(
         select(Product.sku, Product.name)
         .where(Product.company_id == company_id, Product.preferred_supplier_id == supplier.id)
         .order_by(Product.sku)
     ).all()
+    also_ordered = session.execute(
+        select(Product.sku, Product.name)
+        .join(
+            PurchaseOrderLine,
+            (PurchaseOrderLine.product_id == Product.id)
+            & (PurchaseOrderLine.company_id == Product.company_id),
+        )
+        .join(
+            PurchaseOrder,
+            (PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
+            & (PurchaseOrder.company_id == PurchaseOrderLine.company_id),
+        )
+        .where(PurchaseOrder.company_id == company_id, PurchaseOrder.supplier_id == supplier.id)
+        .distinct()
+        .order_by(Product.sku)
+    ).all()
+    preferred_skus = {sku for sku, _name in preferred}
+    products = [SuppliedProduct(sku, name, True) for sku, name in preferred] + [
+        SuppliedProduct(sku, name, False) for sku, name in also_ordered if sku not in preferred_skus
+    ]
     orders = (
         session.execute(
             select(PurchaseOrder).where(
@@ -150,7 +160,7 @@ def _info(session: Session, company_id: int, supplier: Supplier, as_of: date) ->
         active=supplier.active,
         promised_lead_time_days=supplier.lead_time_days,
         actual_lead_time_days=_mean(lead_times, Decimal("0.1")),
-        products=tuple(SuppliedProduct(sku, name, True) for sku, name in products),
+        products=tuple(products),
         open_orders=len(open_orders),
         late_orders=sum(1 for o in open_orders if o.expected_date and o.expected_date < as_of),
         last_delivery=max(received, default=None),

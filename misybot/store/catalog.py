@@ -61,6 +61,16 @@ def find_product(
     )
 
 
+def get_product(session: Session, company_id: int, product_id: int) -> Product:
+    """The company's product with this id; ``NotFound`` for another company's id."""
+    product = session.execute(
+        select(Product).where(Product.company_id == company_id, Product.id == product_id)
+    ).scalar_one_or_none()
+    if product is None:
+        raise NotFound("product", str(product_id))
+    return product
+
+
 def _product_candidates(products: list[Product], sku: str | None, name: str | None):
     scores: dict[int, float] = {}
     for product in products:
@@ -98,9 +108,13 @@ def find_location(session: Session, company_id: int, text: str) -> Location:
     match = match_name(text, [((loc.name, loc.code, loc.city or ""), loc) for loc in locations])
     if match.best is not None:
         return match.best
-    candidates = [s.item for s in match.ranked] or locations
+    # A company has few locations: name the closest first, then all the others.
+    ranked = [s.item for s in match.ranked]
+    candidates = ranked + [loc for loc in locations if loc not in ranked]
     raise NotFound(
-        "location", text, tuple(Suggestion(value=loc.name, label=loc.name) for loc in candidates)
+        "location",
+        text,
+        tuple(Suggestion(value=loc.name, label=loc.name) for loc in candidates[:MAX_SUGGESTIONS]),
     )
 
 

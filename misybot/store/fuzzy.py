@@ -51,6 +51,10 @@ def similarity(query: str, name: str) -> float:
         ratio = max(ratio, 0.5 + 0.45 * len(query_words) / len(name_words))
     elif any(name.startswith(query) or word.startswith(query) for word in name_words):
         ratio = max(ratio, 0.6)
+    if len(query_words) == 1:
+        # One misspelt word ("globx", "northwnd") against the words of a longer name.
+        best_word = max(SequenceMatcher(None, query, word).ratio() for word in name_words)
+        ratio = max(ratio, 0.9 * best_word)
     return ratio
 
 

@@ -1,0 +1,1 @@
+"""Persistence: engine, sessions, models and the Alembic migrations."""

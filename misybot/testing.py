@@ -1,0 +1,231 @@
+"""Throw-away databases for tests: a migrated SQLite file, or a private PostgreSQL schema.
+
+Both are built by the real Alembic migrations, so every test also exercises them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from misybot.db.engine import create_db_engine
+from misybot.db.migrate import upgrade
+from misybot.db.models import (
+    Base,
+    Company,
+    Location,
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Supplier,
+    User,
+)
+from misybot.enums import Channel, LocationKind, MovementKind, Persona, PurchaseOrderStatus, Role
+from misybot.store.purchasing import next_po_number
+from misybot.store.stock import apply_movement
+from misybot.store.tenancy import Actor, actor_for_user
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def migrated_sqlite(path: Path) -> Engine:
+    """An engine on a new SQLite file at ``path``, migrated to the newest revision."""
+    engine = create_db_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    return engine
+
+
+def postgres_unavailable(url: str = DEFAULT_POSTGRES_URL) -> str | None:
+    """Why PostgreSQL at ``url`` cannot be used (None when it can)."""
+    engine = create_db_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        reason = str(error.orig if getattr(error, "orig", None) else error).strip()
+        return f"PostgreSQL at {make_url(url).render_as_string()} unreachable: {reason}"
+    finally:
+        engine.dispose()
+    return None
+
+
+@contextmanager
+def postgres_schema(url: str = DEFAULT_POSTGRES_URL, migrate: bool = True) -> Iterator[Engine]:
+    """An engine whose ``search_path`` is a fresh schema (dropped afterwards), migrated."""
+    schema = f"misybot_test_{secrets.token_hex(6)}"
+    admin = create_db_engine(url)
+    quoted = admin.dialect.identifier_preparer.quote(schema)  # DDL cannot bind identifiers
+    with admin.begin() as connection:
+        connection.execute(text("CREATE SCHEMA " + quoted))
+    engine = create_db_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        if migrate:
+            upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text("DROP SCHEMA " + quoted + " CASCADE"))
+        admin.dispose()
+
+
+def empty_tables(engine: Engine) -> None:
+    """Delete every row of every table, keeping the schema (and restarting id sequences)."""
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            quote = engine.dialect.identifier_preparer.quote
+            names = ", ".join(quote(table.name) for table in tables)
+            connection.execute(text("TRUNCATE " + names + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+
+
+class Builder:
+    """Small hand-made datasets with known numbers for one company (created if new)."""
+
+    def __init__(self, session: Session, slug: str = "acme", name: str | None = None) -> None:
+        self.session = session
+        company = session.execute(select(Company).where(Company.slug == slug)).scalar_one_or_none()
+        if company is None:
+            company = Company(slug=slug, name=name or slug.title())
+            session.add(company)
+            session.flush()
+        self.company = company
+        self.id = company.id
+
+    def location(self, name: str, code: str | None = None) -> Location:
+        location = Location(
+            company_id=self.id,
+            name=name,
+            code=code or name[:3].upper(),
+            kind=LocationKind.WAREHOUSE,
+            city=name,
+        )
+        self.session.add(location)
+        self.session.flush()
+        return location
+
+    def supplier(self, name: str, lead_time_days: int = 7, **fields) -> Supplier:
+        supplier = Supplier(company_id=self.id, name=name, lead_time_days=lead_time_days, **fields)
+        self.session.add(supplier)
+        self.session.flush()
+        return supplier
+
+    def user(self, name: str, role: Role, email: str | None = None, **fields) -> User:
+        user = User(
+            company_id=self.id,
+            name=name,
+            role=role,
+            persona=fields.pop("persona", Persona.NAVIGATOR),
+            preferred_channel=fields.pop("preferred_channel", Channel.WHATSAPP),
+            email=email or f"{name.split()[0].lower()}@{self.company.slug}.example",
+            **fields,
+        )
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def actor(self, user: User | None = None, role: Role = Role.ADMIN) -> Actor:
+        if user is None:
+            return Actor(company_id=self.id, company_slug=self.company.slug, role=role)
+        return actor_for_user(self.company, user)
+
+    def product(
+        self,
+        sku: str,
+        name: str,
+        *,
+        reorder_point: int = 10,
+        reorder_quantity: int = 20,
+        lead_time_days: int = 7,
+        unit_cost: str = "1.00",
+        unit_price: str | None = None,
+        supplier: Supplier | None = None,
+        **fields,
+    ) -> Product:
+        product = Product(
+            company_id=self.id,
+            sku=sku,
+            name=name,
+            reorder_point=reorder_point,
+            reorder_quantity=reorder_quantity,
+            lead_time_days=lead_time_days,
+            unit_cost=Decimal(unit_cost),
+            unit_price=Decimal(unit_price) if unit_price else None,
+            preferred_supplier_id=supplier.id if supplier else None,
+            **fields,
+        )
+        self.session.add(product)
+        self.session.flush()
+        return product
+
+    def move(
+        self,
+        product: Product,
+        location: Location,
+        quantity: int,
+        at: datetime,
+        kind: MovementKind | None = None,
+        reason: str = "test",
+    ):
+        """Record a movement (receipt when positive, sale when negative unless told)."""
+        kind = kind or (MovementKind.RECEIPT if quantity > 0 else MovementKind.SALE)
+        return apply_movement(
+            self.session,
+            self.id,
+            product=product,
+            location=location,
+            quantity=quantity,
+            kind=kind,
+            reason=reason,
+            occurred_at=at,
+        )
+
+    def order(
+        self,
+        supplier: Supplier,
+        location: Location,
+        lines: dict[Product, int],
+        *,
+        status: PurchaseOrderStatus = PurchaseOrderStatus.SENT,
+        ordered_at: datetime,
+        expected: date,
+        received: date | None = None,
+        received_quantities: dict[Product, int] | None = None,
+        number: str | None = None,
+    ) -> PurchaseOrder:
+        order = PurchaseOrder(
+            company_id=self.id,
+            number=number or next_po_number(self.session, self.id),
+            supplier_id=supplier.id,
+            location_id=location.id,
+            status=status,
+            created_at=ordered_at,
+            ordered_at=ordered_at,
+            expected_date=expected,
+            received_date=received,
+        )
+        for product, quantity in lines.items():
+            order.lines.append(
+                PurchaseOrderLine(
+                    company_id=self.id,
+                    product_id=product.id,
+                    quantity_ordered=quantity,
+                    quantity_received=(received_quantities or {}).get(product),
+                    unit_cost=product.unit_cost,
+                )
+            )
+        self.session.add(order)
+        self.session.flush()
+        return order
