@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install train shell run test test-unit test-stories test-nlu validate lint bench clean lock
+.PHONY: help install train db shell run test test-unit test-stories test-nlu validate lint bench clean lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,10 +31,14 @@ train: install $(MODEL) ## Train the model when config, domain or data changed
 validate: install ## Check the training data and domain (warnings fail)
 	$(BIN)/python scripts/validate.py --config config.yml --domain domain.yml --data data --fail-on-warnings
 
-shell: install train ## Talk to the assistant in the terminal (starts the action server)
+db: install ## Migrate the database (MISYBOT_DATABASE_URL) and load the demo data once
+	@$(BIN)/misybot db upgrade
+	@$(BIN)/misybot demo seed
+
+shell: install train db ## Talk to the assistant in the terminal (starts the action server)
 	@scripts/shell.sh
 
-run: install train ## Serve the assistant (REST channel) with the action server
+run: install train db ## Serve the assistant (REST channel) with the action server
 	@scripts/run.sh
 
 test: install train validate ## The whole suite: unit, dialogue stories and the NLU evaluation
@@ -54,8 +58,9 @@ lint: install ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install train ## Latency of a whole turn (bench/turn.py)
-	$(BIN)/python bench/turn.py --model $(MODEL)
+bench: install train ## Latency figures: a whole turn (with/without TED), the inventory agent
+	$(BIN)/python bench/inventory_agent.py
+	$(BIN)/python bench/turn.py --model $(MODEL) --with-ted
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	@scripts/lock.sh

@@ -97,7 +97,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "misybot.tar.gz"))
     parser.add_argument("--turns", type=int, default=100)
-    parser.add_argument("--long-turns", type=int, default=400)
+    parser.add_argument("--long-turns", type=int, default=150)
     parser.add_argument("--with-ted", action="store_true", help="also train and measure TEDPolicy")
     args = parser.parse_args()
 
