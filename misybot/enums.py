@@ -99,3 +99,23 @@ class StockStatus(str, Enum):
     OK = "ok"
     BELOW_REORDER_POINT = "below_reorder_point"
     OUT_OF_STOCK = "out_of_stock"
+
+
+class InboxStatus(str, Enum):
+    """Where a stored inbound chat message is in its life: stored first, processed afterwards."""
+
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    RATE_LIMITED = "rate_limited"
+    FAILED = "failed"
+
+
+class DeliveryStatus(str, Enum):
+    """An outbound message as the provider last reported it (``failed``: we could not send it)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"

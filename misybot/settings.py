@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 DEFAULT_DATABASE_URL = "sqlite:///var/misybot.db"
 DEFAULT_REPORTS_DIR = "var/reports"
+DEFAULT_RASA_URL = "http://127.0.0.1:5005"
+# The design's priority rule: the streamliner persona first, then alerting, then monitoring.
+DEFAULT_PRIORITIES = "persona:streamliner=10,alert_generator=9,inventory_monitor=8,default=5"
+
+
+def _priorities(spec: str) -> dict[str, int]:
+    """``"a=1,b=2"`` as ``{"a": 1, "b": 2}`` (a malformed entry is a configuration error)."""
+    rules: dict[str, int] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        key, _, value = entry.partition("=")
+        rules[key.strip()] = int(value)
+    rules.setdefault("default", 5)
+    return rules
 
 
 @dataclass(frozen=True)
@@ -19,6 +32,21 @@ class Settings:
     timezone: ZoneInfo
     database_url: str = DEFAULT_DATABASE_URL
     reports_dir: Path = Path(DEFAULT_REPORTS_DIR)
+    # The orchestrator (queue, workers, delivery back to Rasa).
+    worker_concurrency: int = 5
+    inline_deadline_s: float = 2.0
+    lease_s: float = 30.0
+    agent_timeout_s: float = 120.0
+    max_attempts: int = 3
+    retry_base_s: float = 1.0
+    retry_max_s: float = 60.0
+    priorities: dict = field(default_factory=lambda: _priorities(DEFAULT_PRIORITIES))
+    rasa_url: str = DEFAULT_RASA_URL
+    rasa_token: str | None = None
+    delivery_attempts: int = 20
+    # Senders not linked to a user act as read-only guests of this company ("" refuses them).
+    guest_company: str = "demo"
+    recurring_interval_s: int = 900  # run_agent: every 15 minutes unless told
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -27,6 +55,19 @@ class Settings:
             timezone=ZoneInfo(env.get("MISYBOT_TIMEZONE", "UTC")),
             database_url=env.get("MISYBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
             reports_dir=Path(env.get("MISYBOT_REPORTS_DIR") or DEFAULT_REPORTS_DIR),
+            worker_concurrency=int(env.get("MISYBOT_WORKER_CONCURRENCY") or 5),
+            inline_deadline_s=float(env.get("MISYBOT_INLINE_DEADLINE_S") or 2.0),
+            lease_s=float(env.get("MISYBOT_LEASE_S") or 30.0),
+            agent_timeout_s=float(env.get("MISYBOT_AGENT_TIMEOUT_S") or 120.0),
+            max_attempts=int(env.get("MISYBOT_MAX_ATTEMPTS") or 3),
+            retry_base_s=float(env.get("MISYBOT_RETRY_BASE_S") or 1.0),
+            retry_max_s=float(env.get("MISYBOT_RETRY_MAX_S") or 60.0),
+            priorities=_priorities(env.get("MISYBOT_PRIORITIES") or DEFAULT_PRIORITIES),
+            rasa_url=(env.get("MISYBOT_RASA_URL") or DEFAULT_RASA_URL).rstrip("/"),
+            rasa_token=env.get("MISYBOT_RASA_TOKEN") or None,
+            delivery_attempts=int(env.get("MISYBOT_DELIVERY_ATTEMPTS") or 20),
+            guest_company=env.get("MISYBOT_GUEST_COMPANY", "demo").strip(),
+            recurring_interval_s=int(env.get("MISYBOT_RECURRING_INTERVAL_S") or 900),
         )
 
 
@@ -34,3 +75,41 @@ class Settings:
 def get_settings() -> Settings:
     """The process-wide settings (read lazily, on first use)."""
     return Settings.from_environ()
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """Provider channels: ``credentials.yml`` overrides (secrets stay out of git) and limits."""
+
+    public_url: str | None = None  # the public base URL providers call (signatures are over it)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_url: str | None = None  # default https://api.twilio.com; tests and staging differ
+    rate_limit_per_minute: int = 10
+    rate_limit_window_s: float = 60.0
+    max_body_bytes: int = 64 * 1024
+    send_attempts: int = 4
+    send_backoff_s: float = 0.5
+    concurrent_turns: int = 2  # inbound messages processed at once (Rasa runs on one loop)
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> ChannelSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            public_url=(env.get("MISYBOT_PUBLIC_URL") or "").rstrip("/") or None,
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            twilio_api_url=(env.get("MISYBOT_TWILIO_API_URL") or "").rstrip("/") or None,
+            rate_limit_per_minute=int(env.get("MISYBOT_CHANNEL_RATE_LIMIT") or 10),
+            rate_limit_window_s=float(env.get("MISYBOT_CHANNEL_RATE_WINDOW_S") or 60.0),
+            max_body_bytes=int(env.get("MISYBOT_CHANNEL_MAX_BODY_BYTES") or 64 * 1024),
+            send_attempts=int(env.get("MISYBOT_CHANNEL_SEND_ATTEMPTS") or 4),
+            send_backoff_s=float(env.get("MISYBOT_CHANNEL_SEND_BACKOFF_S") or 0.5),
+            concurrent_turns=int(env.get("MISYBOT_CHANNEL_CONCURRENT_TURNS") or 2),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_channel_settings() -> ChannelSettings:
+    """The process-wide channel settings (read lazily, on first use)."""
+    return ChannelSettings.from_environ()

@@ -35,7 +35,9 @@ from misybot.enums import (
     AlertSeverity,
     AlertStatus,
     Channel,
+    DeliveryStatus,
     ExecutionStatus,
+    InboxStatus,
     LocationKind,
     MovementKind,
     Persona,
@@ -401,7 +403,7 @@ class AgentExecution(Base):
     company_id = _company_fk()
     user_id = _user_fk()
     agent_type = Column(String(64), nullable=False)
-    priority = Column(Integer, nullable=False, default=5)  # smaller runs first
+    priority = Column(Integer, nullable=False, default=5)  # higher runs first, then older
     status = Column(
         _enum(ExecutionStatus, "execution_status"), nullable=False, default=ExecutionStatus.QUEUED
     )
@@ -417,6 +419,35 @@ class AgentExecution(Base):
     started_at = Column(UTCDateTime)
     finished_at = Column(UTCDateTime)
     updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
+    # Set by stop_agent while the job runs; the running agent checks it cooperatively.
+    cancel_requested = Column(Boolean, nullable=False, default=False, server_default=text("false"))
+    # Delivery of a result that was not answered inline (pushed to Rasa by the worker).
+    deliver = Column(Boolean, nullable=False, default=False, server_default=text("false"))
+    response_sent = Column(Boolean, nullable=False, default=False, server_default=text("false"))
+    delivery_attempts = Column(Integer, nullable=False, default=0, server_default=text("0"))
+    delivered_at = Column(UTCDateTime)
+    schedule_id = Column(Integer, ForeignKey("agent_schedules.id", ondelete="SET NULL"), index=True)
+
+
+class AgentSchedule(Base):
+    """A recurring agent run (``run_agent``), active until stopped; survives restarts."""
+
+    __tablename__ = "agent_schedules"
+    __table_args__ = (
+        Index("ix_agent_schedules_due", "active", "next_run_at"),
+        CheckConstraint("interval_s > 0", name="interval_s"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    user_id = _user_fk()
+    agent_type = Column(String(64), nullable=False)
+    interval_s = Column(Integer, nullable=False)
+    context = Column(JSON, nullable=False, default=dict)
+    active = Column(Boolean, nullable=False, default=True)
+    next_run_at = Column(UTCDateTime, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    stopped_at = Column(UTCDateTime)
 
 
 class ConversationMessage(Base):
@@ -427,6 +458,7 @@ class ConversationMessage(Base):
         UniqueConstraint("channel", "provider_message_id"),
         Index("ix_conversation_messages_company_received", "company_id", "received_at"),
         Index("ix_conversation_messages_sender", "channel", "sender_address"),
+        Index("ix_conversation_messages_status", "status", "id"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -447,6 +479,42 @@ class ConversationMessage(Base):
     received_at = Column(UTCDateTime, nullable=False, default=utc_now)
     responded_at = Column(UTCDateTime)
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    # The channel inbox: a message is stored before its webhook is answered, processed afterwards.
+    status = Column(  # an InboxStatus value (a plain string: SQLite migrations cannot drop a CHECK)
+        String(16),
+        nullable=False,
+        default=InboxStatus.RECEIVED.value,
+        server_default=InboxStatus.PROCESSED.value,  # rows from before the inbox were answered
+    )
+    payload = Column(JSON)  # the normalised message: media, location, button payload, raw fields
+    processed_at = Column(UTCDateTime)
+
+
+class OutboundMessage(Base):
+    """A message we sent (or failed to send) on a provider channel, with its delivery status."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id"),
+        Index("ix_outbound_messages_recipient", "channel", "recipient_address", "created_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = Column(Integer, ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    conversation_message_id = Column(
+        Integer, ForeignKey("conversation_messages.id", ondelete="SET NULL"), index=True
+    )
+    channel = Column(_enum(Channel, "outbound_channel"), nullable=False)
+    recipient_address = Column(String(254), nullable=False)
+    provider_message_id = Column(String(128))
+    body = Column(Text, nullable=False)
+    media = Column(JSON)
+    status = Column(_enum(DeliveryStatus, "delivery_status"), nullable=False)
+    error_code = Column(String(32))
+    error_message = Column(Text)
+    attempts = Column(Integer, nullable=False, default=0)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
 
 
 class MessageTemplate(Base):

@@ -1,0 +1,238 @@
+"""WhatsApp-through-Twilio webhooks under load, against Rasa's plain REST channel in the same run.
+
+Starts the stack it measures: a local stand-in for api.twilio.com, the action server and
+``rasa run`` with the ``whatsapp_twilio`` and ``rest`` channels on a throw-away SQLite inbox.
+N senders post really signed webhooks concurrently (each waits for its reply before its next
+message). Reports ack latency, webhook→reply latency, throughput, lost and duplicated replies, a
+REST turn for scale (both channels one conversation at a time and with all senders at once), and a
+burst of 5 messages from one sender. Figures are printed, never asserted; the last line is the
+summary: ack p99 and throughput under the concurrent load, reply p50/p95 one conversation at a time
+(the same load as its REST turn), lost/duplicated over every webhook sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import free_port, wait_for_http  # noqa: E402
+
+from connectors.testing import RasaProcess, TwilioStandIn, inbound_form, signed_request  # noqa: E402
+from misybot.testing import (  # noqa: E402
+    DEFAULT_POSTGRES_URL,
+    migrated_sqlite,
+    postgres_schema,
+    postgres_unavailable,
+)
+
+ACCOUNT_SID = "AC" + "b" * 32
+AUTH_TOKEN = "bench-auth-token"
+MESSAGE = "hi"
+BURST_SENDER = "whatsapp:+19999999999"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+class Bench:
+    def __init__(self, server: RasaProcess, twilio: TwilioStandIn, session: aiohttp.ClientSession):
+        self.server = server
+        self.twilio = twilio
+        self.session = session
+        self.local_webhook = f"{server.url}/webhooks/whatsapp_twilio/webhook"
+
+    async def post(self, sender: str, text: str) -> float:
+        """Post one signed webhook; returns the ack latency in ms."""
+        fields = inbound_form(sender, text, account_sid=ACCOUNT_SID)
+        body, headers = signed_request(AUTH_TOKEN, self.server.webhook_url, fields)
+        started = time.perf_counter()
+        async with self.session.post(self.local_webhook, data=body, headers=headers) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"webhook answered {response.status}")
+        return (time.perf_counter() - started) * 1000
+
+    async def wait_replies(self, to: str, count: int, timeout: float) -> list:
+        return await self.twilio.wait_for(to, count, timeout=timeout)
+
+    async def replies_per_message(self) -> int:
+        """How many Twilio messages one turn produces (the bot may answer in several)."""
+        to = "whatsapp:+10000000000"
+        await self.post(to, MESSAGE)
+        await self.wait_replies(to, 1, 60)
+        await asyncio.sleep(1.0)
+        return len(self.twilio.delivered_to(to))
+
+    async def sender(self, index: int, messages: int, per_turn: int, acks, replies) -> None:
+        to = f"whatsapp:+1555{index:07d}"
+        for turn in range(messages):
+            started = time.monotonic()
+            acks.append(await self.post(to, MESSAGE))
+            arrived = await self.wait_replies(to, (turn + 1) * per_turn, timeout=30)
+            if len(arrived) >= (turn + 1) * per_turn:
+                replies.append((arrived[(turn + 1) * per_turn - 1].at - started) * 1000)
+
+    async def rest_turns(self, count: int, sender: str = "rest") -> list[float]:
+        timings = []
+        for _ in range(count):
+            started = time.perf_counter()
+            async with self.session.post(
+                f"{self.server.url}/webhooks/rest/webhook",
+                json={"sender": sender, "message": MESSAGE},
+            ) as response:
+                await response.json()
+            timings.append((time.perf_counter() - started) * 1000)
+        return timings
+
+    async def burst(self, per_turn: int) -> float:
+        to = BURST_SENDER
+        started = time.monotonic()
+        for _ in range(5):
+            await self.post(to, MESSAGE)
+        arrived = await self.wait_replies(to, 5 * per_turn, timeout=60)
+        return (arrived[-1].at - started) * 1000 if len(arrived) >= 5 * per_turn else float("nan")
+
+
+async def run(args, server: RasaProcess, twilio: TwilioStandIn) -> str:
+    async with aiohttp.ClientSession() as session:
+        bench = Bench(server, twilio, session)
+        per_turn = await bench.replies_per_message()
+        await bench.rest_turns(5)  # warm-up
+        print(f"one turn = {per_turn} Twilio message(s)")
+
+        acks: list[float] = []
+        replies: list[float] = []
+        started = time.monotonic()
+        await asyncio.gather(
+            *(bench.sender(i, args.messages, per_turn, acks, replies) for i in range(args.senders))
+        )
+        elapsed = time.monotonic() - started
+        total = args.senders * args.messages
+
+        # The same load on both channels: one conversation at a time, then all senders at once.
+        rest = await bench.rest_turns(args.rest_turns)
+        single_acks: list[float] = []
+        single: list[float] = []
+        await bench.sender(10_000, args.rest_turns, per_turn, single_acks, single)
+        rest_loaded: list[float] = []
+        for timings in await asyncio.gather(
+            *(bench.rest_turns(args.messages, f"rest-{i}") for i in range(args.senders))
+        ):
+            rest_loaded += timings
+        burst = await bench.burst(per_turn)
+        await asyncio.sleep(1.0)
+
+    # Every webhook sent: the concurrent senders, the single conversation and the burst.
+    senders = [f"whatsapp:+1555{i:07d}" for i in (*range(args.senders), 10_000)]
+    expected = (total + args.rest_turns + 5) * per_turn
+    delivered = sum(len(twilio.delivered_to(to)) for to in [*senders, BURST_SENDER])
+    lost = max(0, expected - delivered) // per_turn
+    duplicated = max(0, delivered - expected) // per_turn
+
+    print(f"senders={args.senders} messages/sender={args.messages} total={total}")
+    print(
+        f"ack ms: p50={percentile(acks, 0.5):.1f} p99={percentile(acks, 0.99):.1f} "
+        f"max={max(acks):.1f}"
+    )
+    print(
+        f"one conversation at a time: webhook->reply ms p50={percentile(single, 0.5):.1f} "
+        f"p95={percentile(single, 0.95):.1f} | REST turn ms p50={percentile(rest, 0.5):.1f} "
+        f"p95={percentile(rest, 0.95):.1f}"
+    )
+    print(
+        f"{args.senders} senders at once: webhook->reply ms p50={percentile(replies, 0.5):.1f} "
+        f"p95={percentile(replies, 0.95):.1f} mean={statistics.mean(replies):.1f} | "
+        f"REST turn ms p50={percentile(rest_loaded, 0.5):.1f} "
+        f"p95={percentile(rest_loaded, 0.95):.1f}"
+    )
+    print(f"throughput: {total / elapsed:.1f} msgs/s over {elapsed:.1f} s")
+    print(f"burst of 5 from one sender: last reply after {burst:.0f} ms")
+    return (
+        f"webhook ack_p99_ms={percentile(acks, 0.99):.1f} "
+        f"reply_p50_ms={percentile(single, 0.5):.1f} reply_p95_ms={percentile(single, 0.95):.1f} "
+        f"rest_turn_p50_ms={percentile(rest, 0.5):.1f} msgs_per_s={total / elapsed:.1f} "
+        f"burst5_last_ms={burst:.0f} lost={lost} duplicated={duplicated}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "models" / "misybot.tar.gz"))
+    parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=5, help="messages per sender")
+    parser.add_argument("--rest-turns", type=int, default=50)
+    parser.add_argument(
+        "--database",
+        choices=["auto", "postgresql", "sqlite"],
+        default="auto",
+        help="the inbox's database (auto: PostgreSQL when reachable, as in production)",
+    )
+    args = parser.parse_args()
+    if args.database == "auto":
+        args.database = "sqlite" if postgres_unavailable(DEFAULT_POSTGRES_URL) else "postgresql"
+    print(f"inbox database: {args.database}")
+
+    twilio = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN).start()
+    actions_port = free_port()
+    actions = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = None
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
+        try:
+            wait_for_http(f"http://127.0.0.1:{actions_port}/health", actions)
+            if args.database == "postgresql":
+                engine = stack.enter_context(postgres_schema(DEFAULT_POSTGRES_URL))
+                with engine.connect() as connection:
+                    schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
+                database_url = f"{DEFAULT_POSTGRES_URL}?options=-csearch_path%3D{schema}"
+            else:
+                database = Path(scratch) / "inbox.db"
+                migrated_sqlite(database).dispose()
+                database_url = f"sqlite:///{database}"
+            server = RasaProcess(
+                root=ROOT,
+                workdir=Path(scratch) / "rasa",
+                model=args.model,
+                action_url=f"http://127.0.0.1:{actions_port}/webhook",
+                twilio_url=twilio.url,
+                account_sid=ACCOUNT_SID,
+                auth_token=AUTH_TOKEN,
+                public_url="https://bench.example.com",
+                env={
+                    "MISYBOT_DATABASE_URL": database_url,
+                    "MISYBOT_CHANNEL_RATE_LIMIT": "100000",
+                },
+                rest=True,
+            ).start()
+            summary = asyncio.run(run(args, server, twilio))
+        finally:
+            if server is not None:
+                server.stop()
+            actions.terminate()
+            actions.wait(timeout=20)
+            twilio.stop()
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()

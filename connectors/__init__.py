@@ -1,0 +1,1 @@
+"""Rasa input/output channels for the providers MisyBot talks through."""

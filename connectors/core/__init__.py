@@ -1,0 +1,1 @@
+"""What every provider channel shares: signatures, formatting, sending and the inbox runtime."""

@@ -1,0 +1,80 @@
+"""Turning the assistant's markdown replies into what a chat channel can show."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.S)
+_ITALIC = re.compile(r"(?<![*\w])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![*\w])")
+_STRIKE = re.compile(r"~~(.+?)~~", re.S)
+_LINK = re.compile(r"\[([^\]]+)\]\((\S+?)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
+_BULLET = re.compile(r"^(\s*)[*-]\s+", re.M)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def markdown_to_whatsapp(text: str) -> str:
+    """Markdown → WhatsApp: ``**b**`` → ``*b*``, ``*i*`` → ``_i_``, ``~~s~~`` → ``~s~``."""
+    text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+    text = _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
+    text = _ITALIC.sub(lambda m: f"_{m.group(1)}_", text)
+    text = _BOLD.sub(lambda m: f"\x00{m.group(1) or m.group(2)}\x00", text)
+    text = _HEADING.sub(lambda m: f"\x00{m.group(1)}\x00", text)
+    text = _STRIKE.sub(lambda m: f"~{m.group(1)}~", text)
+    return text.replace("\x00", "*")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Chunks of at most ``limit`` characters, cut at paragraphs, then lines, sentences, words."""
+    text = text.strip()
+    if len(text) <= limit:
+        return [text] if text else []
+    chunks: list[str] = []
+    for separator, pieces in (("\n\n", None), ("\n", None), (" ", _SENTENCE_END), (" ", None)):
+        parts = pieces.split(text) if pieces else text.split(separator)
+        if len(parts) > 1 and all(len(part) <= limit for part in parts):
+            return _pack(parts, separator, limit)
+        if len(parts) > 1:
+            # Keep this level's boundaries; split only the parts that are still too long.
+            for part in _pack(parts, separator, limit):
+                chunks.extend(split_text(part, limit) if len(part) > limit else [part])
+            return chunks
+    return [text[i : i + limit] for i in range(0, len(text), limit)]  # one unbroken word
+
+
+def _pack(parts: Iterable[str], separator: str, limit: int) -> list[str]:
+    packed: list[str] = []
+    current = ""
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        candidate = f"{current}{separator}{part}" if current else part
+        if len(candidate) <= limit or not current:
+            current = candidate
+        else:
+            packed.append(current)
+            current = part
+    if current:
+        packed.append(current)
+    return packed
+
+
+def numbered_options(text: str, buttons: Sequence[dict]) -> str:
+    """Buttons as a numbered list under the text (for channels without native buttons)."""
+    lines = [text.rstrip()] if text else []
+    lines += [f"{index}. {button.get('title', '')}" for index, button in enumerate(buttons, 1)]
+    if buttons:
+        lines.append("Reply with a number.")
+    return "\n".join(lines)
+
+
+def choose_option(text: str, buttons: Sequence[dict]) -> str | None:
+    """The payload of the option a numbered reply (``"2"``) or a title picks, if any."""
+    answer = text.strip().rstrip(".").lower()
+    if answer.isdigit() and 1 <= int(answer) <= len(buttons):
+        return buttons[int(answer) - 1].get("payload")
+    for button in buttons:
+        if answer and answer == str(button.get("title", "")).strip().lower():
+            return button.get("payload")
+    return None

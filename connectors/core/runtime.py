@@ -1,0 +1,173 @@
+"""The inbox runtime inside the Rasa server: store, acknowledge, then process in order per sender.
+
+A webhook only verifies, parses and calls ``accept``; the message is in the store before the
+provider gets its 200. Processing (NLU, actions, sending) happens afterwards on one asyncio worker
+per sender — in arrival order for that sender, different senders concurrently — so Rasa's
+per-conversation lock never makes a sender's queued messages poll for it. Messages stored but not
+processed when the server stopped are queued again when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+
+from misybot.channels.inbox import Inbox, StoredMessage
+from misybot.channels.messages import InboundMessage
+from misybot.channels.ratelimit import SenderRateLimiter
+from misybot.enums import InboxStatus
+
+logger = logging.getLogger(__name__)
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+OutputFactory = Callable[[StoredMessage | None], OutputChannel]
+
+RATE_LIMIT_NOTICE = (
+    "You're sending messages faster than I can keep up with. "
+    "I'll answer again in a minute — no need to resend."
+)
+
+
+class ChannelRuntime:
+    """One per input channel: the inbox, the sender limit and the per-sender workers."""
+
+    def __init__(
+        self,
+        transport: str,
+        inbox: Inbox,
+        limiter: SenderRateLimiter,
+        output_factory: OutputFactory,
+        concurrent_turns: int = 2,
+    ) -> None:
+        self.transport = transport
+        self.inbox = inbox
+        self.limiter = limiter
+        self.output_factory = output_factory
+        self.on_new_message: OnNewMessage | None = None
+        self._queues: dict[str, asyncio.Queue[StoredMessage]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        # Rasa's NLU and policies run on this event loop. Letting every sender's turn interleave
+        # only makes each turn slower and webhooks wait behind all of them for their 200; a few
+        # turns at a time keep acknowledgements fast and finish turns sooner on average.
+        self._turns = asyncio.Semaphore(concurrent_turns)
+
+    async def start(self, on_new_message: OnNewMessage) -> int:
+        """Begin processing; re-queues what was stored but not processed. Returns that count."""
+        self.on_new_message = on_new_message
+        pending = await asyncio.to_thread(self.inbox.pending, self.transport)
+        for stored in pending:
+            self._enqueue(stored)
+        if pending:
+            logger.info("channel.recovered transport=%s messages=%d", self.transport, len(pending))
+        return len(pending)
+
+    async def accept(self, message: InboundMessage) -> bool:
+        """Store ``message`` and queue it; False when it is a duplicate delivery (not queued)."""
+        admission = self.limiter.admit(self.transport, message.sender, time.monotonic())
+        status = InboxStatus.RECEIVED if admission.allowed else InboxStatus.RATE_LIMITED
+        stored = await asyncio.to_thread(self.inbox.store, message, status)
+        if stored is None:
+            logger.info(
+                "channel.duplicate transport=%s provider_id=%s",
+                self.transport,
+                message.provider_message_id,
+            )
+            return False
+        if admission.allowed:
+            self._enqueue(stored)
+        else:
+            logger.warning(
+                "channel.rate_limited transport=%s message_id=%d", self.transport, stored.id
+            )
+            if admission.notify:
+                self._spawn(self._notify_limited(stored))
+        return True
+
+    def _enqueue(self, stored: StoredMessage) -> None:
+        sender = stored.message.sender
+        queue = self._queues.get(sender)
+        if queue is None:
+            queue = self._queues[sender] = asyncio.Queue()
+            self._spawn(self._drain(sender, queue))
+        queue.put_nowait(stored)
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self, sender: str, queue: asyncio.Queue[StoredMessage]) -> None:
+        try:
+            while not queue.empty():
+                await self._process(queue.get_nowait())
+        finally:
+            # No await between the emptiness check and removal: a new message either landed in
+            # this queue before (and was processed) or finds no queue and starts a new worker.
+            if self._queues.get(sender) is queue:
+                del self._queues[sender]
+
+    async def _process(self, stored: StoredMessage) -> None:
+        message = stored.message
+        output = self.output_factory(stored)
+        status = InboxStatus.PROCESSED
+        try:
+            if self.on_new_message is None:
+                raise RuntimeError("channel runtime not started")
+            stored = await asyncio.to_thread(self.inbox.link_sender, stored)
+            user_message = UserMessage(
+                text=message.user_text,
+                output_channel=output,
+                sender_id=message.sender,
+                input_channel=self.transport,
+                message_id=message.provider_message_id,
+                metadata=_metadata(stored),
+            )
+            async with self._turns:
+                await self.on_new_message(user_message)
+        except Exception:  # one bad message must not stop the sender's queue
+            logger.exception("channel.process.failed message_id=%d", stored.id)
+            status = InboxStatus.FAILED
+        sent = "\n\n".join(getattr(output, "sent_texts", []))
+        try:
+            await asyncio.to_thread(self.inbox.finish, stored.id, status, sent or None)
+        except Exception:  # still "received" in the store: processed again after a restart
+            logger.exception("channel.finish.failed message_id=%d", stored.id)
+
+    async def _notify_limited(self, stored: StoredMessage) -> None:
+        output = self.output_factory(stored)
+        try:
+            await output.send_text_message(stored.message.sender, RATE_LIMIT_NOTICE)
+        except Exception:
+            logger.exception("channel.rate_notice.failed message_id=%d", stored.id)
+
+
+def _metadata(stored: StoredMessage) -> dict[str, Any]:
+    message = stored.message
+    metadata: dict[str, Any] = {
+        "received_at": message.received_at.isoformat(),
+        "channel": message.channel.value,
+        "transport": message.transport,
+        "address": message.address,
+        "inbox_message_id": stored.id,
+        "company_id": stored.company_id,
+        "user_id": stored.user_id,
+    }
+    if message.profile_name:
+        metadata["profile_name"] = message.profile_name
+    if message.media:
+        metadata["media"] = [{"url": m.url, "content_type": m.content_type} for m in message.media]
+    if message.location:
+        metadata["location"] = {
+            "latitude": message.location.latitude,
+            "longitude": message.location.longitude,
+            "address": message.location.address,
+            "label": message.location.label,
+        }
+    if message.button_payload:
+        metadata["button_payload"] = message.button_payload
+    return metadata

@@ -1,0 +1,116 @@
+"""Async HTTP sends to provider APIs: retry with backoff on 429/5xx, a per-channel send rate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The provider's last answer to one send (``status`` 0: no answer at all)."""
+
+    ok: bool
+    status: int
+    body: str
+    attempts: int
+
+
+class SendRate:
+    """A token bucket: ``per_second`` sends on average, bursts of up to ``burst`` at once."""
+
+    def __init__(self, per_second: float, burst: int | None = None) -> None:
+        self.per_second = per_second
+        self.burst = float(burst if burst is not None else max(1, int(per_second)))
+        self._tokens = self.burst
+        self._updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if self.per_second <= 0:
+            return
+        async with self._lock:  # waiters are served in order
+            while True:
+                now = time.monotonic()
+                self._tokens = min(
+                    self.burst, self._tokens + (now - self._updated) * self.per_second
+                )
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.per_second)
+
+
+class HttpSender:
+    """POSTs to a provider API with twilio's async aiohttp client, retrying transient failures."""
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 4,
+        backoff_s: float = 0.5,
+        per_second: float = 30.0,
+        burst: int | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.attempts = max(1, attempts)
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.rate = SendRate(per_second, burst)
+        self._client: AsyncTwilioHttpClient | None = None
+
+    @property
+    def client(self) -> AsyncTwilioHttpClient:
+        if self._client is None:  # its aiohttp session must be created inside the running loop
+            self._client = AsyncTwilioHttpClient(timeout=self.timeout_s)
+        return self._client
+
+    async def post(
+        self,
+        url: str,
+        *,
+        data: Any = None,
+        auth: tuple[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendResult:
+        status, body = 0, ""
+        for attempt in range(1, self.attempts + 1):
+            await self.rate.wait()
+            try:
+                response = await self.client.request(
+                    "POST", url, data=data, auth=auth, headers=headers, timeout=self.timeout_s
+                )
+                status, body = response.status_code, response.text
+            except (OSError, asyncio.TimeoutError) as error:
+                status, body = 0, f"{type(error).__name__}: {error}"
+            if 200 <= status < 300:
+                return SendResult(True, status, body, attempt)
+            if status and status not in RETRYABLE:
+                break
+            if attempt < self.attempts:
+                delay = self.backoff_s * 2 ** (attempt - 1)
+                logger.warning(
+                    "channel.send.retry url=%s status=%s attempt=%d delay_s=%.2f",
+                    url,
+                    status,
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        logger.error("channel.send.failed url=%s status=%s body=%.200s", url, status, body)
+        return SendResult(False, status, body, attempt)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

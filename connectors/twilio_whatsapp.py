@@ -1,0 +1,446 @@
+"""WhatsApp through Twilio: signed, deduplicated, rate-limited webhooks that are never lost.
+
+``credentials.yml``::
+
+    connectors.twilio_whatsapp.TwilioWhatsAppInput:
+      account_sid: "AC…"            # or TWILIO_ACCOUNT_SID
+      auth_token: "…"               # or TWILIO_AUTH_TOKEN (keep it out of the repo)
+      whatsapp_number: "+14155238886"   # or messaging_service_sid: "MG…"
+      public_url: "https://bot.example.com"   # or MISYBOT_PUBLIC_URL; what Twilio calls
+      # api_url: "https://api.twilio.com"     # or MISYBOT_TWILIO_API_URL
+      # template_content_sid: "HX…"           # approved template outside the 24-hour window
+
+Twilio is pointed at ``<public_url>/webhooks/whatsapp_twilio/webhook``; delivery status callbacks
+arrive at ``…/whatsapp_twilio/status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from rasa.core.channels.channel import InputChannel, OutputChannel
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.core.formatting import markdown_to_whatsapp, numbered_options, split_text
+from connectors.core.runtime import ChannelRuntime
+from connectors.core.sending import HttpSender
+from connectors.core.signatures import public_url, valid_twilio_signature
+from misybot.channels.inbox import Inbox, StoredMessage
+from misybot.channels.messages import GeoLocation, InboundMessage, Media
+from misybot.channels.ratelimit import SenderRateLimiter
+from misybot.db.types import utc_now
+from misybot.enums import Channel, DeliveryStatus
+from misybot.settings import get_channel_settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "whatsapp_twilio"
+TWILIO_API_URL = "https://api.twilio.com"
+MAX_BODY_CHARS = 1600  # Twilio error 21617 above this
+MAX_MEDIA = 10
+SESSION_WINDOW = timedelta(hours=24)
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+class PayloadError(ValueError):
+    """The webhook's form is not a Twilio inbound message."""
+
+
+class FormParams(dict):
+    """Form fields as lists of values, blank ones kept (Twilio signs those too)."""
+
+    def getall(self, name: str) -> list[str]:  # the interface twilio's RequestValidator reads
+        return self[name]
+
+    def first(self, name: str) -> str | None:
+        values = self.get(name)
+        return values[0] if values else None
+
+
+def parse_form(body: bytes) -> FormParams:
+    """``application/x-www-form-urlencoded`` bytes as ``FormParams``; ``PayloadError`` if not."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise PayloadError(f"malformed form body: {error}") from error
+    params = FormParams()
+    for name, value in pairs:
+        params.setdefault(name, []).append(value)
+    return params
+
+
+def parse_inbound(params: FormParams, received_at=None) -> InboundMessage:
+    """A Twilio WhatsApp inbound webhook as an ``InboundMessage``."""
+    sid = (params.first("MessageSid") or params.first("SmsMessageSid") or "").strip()
+    sender = (params.first("From") or "").strip()
+    if not sid or not sender:
+        raise PayloadError("MessageSid and From are required")
+    try:
+        count = int(params.first("NumMedia") or 0)
+    except ValueError as error:
+        raise PayloadError("NumMedia is not a number") from error
+    if not 0 <= count <= MAX_MEDIA:
+        raise PayloadError("NumMedia out of range")
+    media = tuple(
+        Media(url, params.first(f"MediaContentType{index}"))
+        for index in range(count)
+        if (url := params.first(f"MediaUrl{index}"))
+    )
+    location = None
+    if params.first("Latitude") and params.first("Longitude"):
+        try:
+            location = GeoLocation(
+                float(params.first("Latitude")),
+                float(params.first("Longitude")),
+                params.first("Address") or None,
+                params.first("Label") or None,
+            )
+        except ValueError as error:
+            raise PayloadError("Latitude/Longitude are not numbers") from error
+    return InboundMessage(
+        channel=Channel.WHATSAPP,
+        transport=CHANNEL_NAME,
+        sender=sender,
+        address=sender.removeprefix("whatsapp:"),
+        provider_message_id=sid,
+        received_at=received_at or utc_now(),
+        text=(params.first("Body") or "").strip(),
+        media=media,
+        location=location,
+        button_payload=params.first("ButtonPayload") or None,
+        profile_name=params.first("ProfileName") or None,
+        raw={name: values[0] if len(values) == 1 else values for name, values in params.items()},
+    )
+
+
+@dataclass
+class TwilioConfig:
+    """What the connector needs to verify webhooks and send replies."""
+
+    account_sid: str
+    auth_token: str
+    whatsapp_number: str | None = None
+    messaging_service_sid: str | None = None
+    public_url: str | None = None
+    api_url: str = TWILIO_API_URL
+    template_content_sid: str | None = None
+    rate_limit_per_minute: int = 10
+    rate_limit_window_s: float = 60.0
+    max_body_bytes: int = 64 * 1024
+    send_attempts: int = 4
+    send_backoff_s: float = 0.5
+    # Twilio queues messages above a sender's throughput itself (10/s text); this only keeps our
+    # API calls within what one account may make at once.
+    sends_per_second: float = 30.0
+    concurrent_turns: int = 2
+
+    @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> TwilioConfig:
+        credentials = dict(credentials or {})
+        env = get_channel_settings()
+        config = cls(
+            account_sid=env.twilio_account_sid or credentials.get("account_sid") or "",
+            auth_token=env.twilio_auth_token or credentials.get("auth_token") or "",
+            whatsapp_number=credentials.get("whatsapp_number") or None,
+            messaging_service_sid=credentials.get("messaging_service_sid") or None,
+            public_url=(env.public_url or credentials.get("public_url") or "").rstrip("/") or None,
+            api_url=(env.twilio_api_url or credentials.get("api_url") or TWILIO_API_URL).rstrip(
+                "/"
+            ),
+            template_content_sid=credentials.get("template_content_sid") or None,
+            rate_limit_per_minute=int(
+                credentials.get("rate_limit_per_minute") or env.rate_limit_per_minute
+            ),
+            rate_limit_window_s=float(
+                credentials.get("rate_limit_window_s") or env.rate_limit_window_s
+            ),
+            max_body_bytes=env.max_body_bytes,
+            send_attempts=int(credentials.get("send_attempts") or env.send_attempts),
+            send_backoff_s=float(credentials.get("send_backoff_s") or env.send_backoff_s),
+            sends_per_second=float(credentials.get("sends_per_second") or 30.0),
+            concurrent_turns=int(credentials.get("concurrent_turns") or env.concurrent_turns),
+        )
+        if missing := config.missing():
+            # Rasa still starts (the REST channel keeps working); the webhook answers 503.
+            logger.warning("twilio.not_configured missing=%s", ",".join(missing))
+        return config
+
+    def missing(self) -> list[str]:
+        """The settings still needed before the channel can verify and answer anything."""
+        needed = {
+            "account_sid (TWILIO_ACCOUNT_SID)": self.account_sid,
+            "auth_token (TWILIO_AUTH_TOKEN)": self.auth_token,
+            "whatsapp_number or messaging_service_sid": self.whatsapp_number
+            or self.messaging_service_sid,
+        }
+        return [name for name, value in needed.items() if not value]
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.api_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+    def status_callback_url(self) -> str | None:
+        if not self.public_url:
+            return None
+        return f"{self.public_url}/webhooks/{CHANNEL_NAME}/status"
+
+
+def _whatsapp_address(recipient: str) -> str:
+    return recipient if recipient.startswith("whatsapp:") else f"whatsapp:{recipient}"
+
+
+class TwilioWhatsAppOutput(OutputChannel):
+    """Replies through the Twilio Messages API: WhatsApp formatting, ≤1600 chars, media."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    def __init__(
+        self,
+        config: TwilioConfig,
+        sender: HttpSender,
+        inbox: Inbox,
+        stored: StoredMessage | None = None,
+    ) -> None:
+        self.config = config
+        self.http = sender
+        self.inbox = inbox
+        self.stored = stored
+        self.sent_texts: list[str] = []
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        for chunk in split_text(markdown_to_whatsapp(text), MAX_BODY_CHARS):
+            await self._send(recipient_id, body=chunk)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self._send(recipient_id, body="", media=[image])
+
+    async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
+        if attachment.startswith(("http://", "https://")):
+            await self._send(recipient_id, body="", media=[attachment])
+        else:
+            await self.send_text_message(recipient_id, attachment)
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        # Native quick replies need a pre-approved Content API template per button set.
+        await self.send_text_message(recipient_id, numbered_options(text, buttons))
+
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_text_with_buttons(recipient_id, text, quick_replies)
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        """``{"content_sid": "HX…", "content_variables": {...}}`` sends an approved template."""
+        if json_message.get("content_sid"):
+            await self._send(
+                recipient_id,
+                body="",
+                content_sid=json_message["content_sid"],
+                content_variables=json_message.get("content_variables") or {},
+            )
+        else:
+            await self.send_text_message(recipient_id, json.dumps(json_message))
+
+    async def _outside_session_window(self, recipient: str) -> bool:
+        if self.stored is not None or not self.config.template_content_sid:
+            return False  # answering a message just received: the window is open
+        address = recipient.removeprefix("whatsapp:")
+        last = await asyncio.to_thread(self.inbox.last_inbound_at, Channel.WHATSAPP, address)
+        return last is None or utc_now() - last > SESSION_WINDOW
+
+    async def _send(
+        self,
+        recipient_id: str,
+        *,
+        body: str,
+        media: list[str] | None = None,
+        content_sid: str | None = None,
+        content_variables: dict[str, Any] | None = None,
+    ) -> None:
+        to = _whatsapp_address(recipient_id)
+        fields: list[tuple[str, str]] = [("To", to)]
+        if self.config.messaging_service_sid:
+            fields.append(("MessagingServiceSid", self.config.messaging_service_sid))
+        else:
+            fields.append(("From", _whatsapp_address(self.config.whatsapp_number or "")))
+        if content_sid is None and body and await self._outside_session_window(to):
+            # Free-form text outside the 24-hour window fails (63016): use the approved template.
+            content_sid = self.config.template_content_sid
+            content_variables = {"1": body[:1024]}
+        if content_sid:
+            fields.append(("ContentSid", content_sid))
+            fields.append(("ContentVariables", json.dumps(content_variables or {})))
+        else:
+            if body:
+                fields.append(("Body", body))
+            fields += [("MediaUrl", url) for url in media or ()]
+        if callback := self.config.status_callback_url():
+            fields.append(("StatusCallback", callback))
+        result = await self.http.post(
+            self.config.messages_url,
+            data=fields,
+            auth=(self.config.account_sid, self.config.auth_token),
+        )
+        sid, error_code, error_message, status = None, None, None, DeliveryStatus.FAILED
+        try:
+            answer = json.loads(result.body) if result.body else {}
+        except ValueError:
+            answer = {}
+        if result.ok:
+            sid = answer.get("sid")
+            status = DeliveryStatus.QUEUED
+            self.sent_texts.append(body or " ".join(media or ()))
+        else:
+            error_code = str(answer.get("code") or result.status)
+            error_message = answer.get("message") or result.body[:500]
+        await asyncio.to_thread(
+            self.inbox.record_outbound,
+            channel=Channel.WHATSAPP,
+            recipient=to.removeprefix("whatsapp:"),
+            body=body or (f"template {content_sid}" if content_sid else ""),
+            status=status,
+            attempts=result.attempts,
+            provider_message_id=sid,
+            media=list(media or ()) or None,
+            conversation_message_id=self.stored.id if self.stored else None,
+            error_code=error_code,
+            error_message=error_message,
+        )
+
+
+class TwilioWhatsAppInput(InputChannel):
+    """The ``whatsapp_twilio`` input channel: verify, parse, store, acknowledge; process after."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        return cls(TwilioConfig.from_credentials(credentials))
+
+    def __init__(self, config: TwilioConfig, inbox: Inbox | None = None) -> None:
+        self.config = config
+        self.inbox = inbox or Inbox()
+        self.sender = HttpSender(
+            attempts=config.send_attempts,
+            backoff_s=config.send_backoff_s,
+            per_second=config.sends_per_second,
+        )
+        self.runtime = ChannelRuntime(
+            CHANNEL_NAME,
+            self.inbox,
+            SenderRateLimiter(config.rate_limit_per_minute, config.rate_limit_window_s),
+            self._output,
+            concurrent_turns=config.concurrent_turns,
+        )
+
+    def _output(self, stored: StoredMessage | None) -> TwilioWhatsAppOutput:
+        return TwilioWhatsAppOutput(self.config, self.sender, self.inbox, stored)
+
+    def get_output_channel(self) -> OutputChannel:
+        """For ``trigger_intent?output_channel=whatsapp_twilio``: sends to the conversation id."""
+        return self._output(None)
+
+    def _signed_url(self, request: Request) -> str:
+        if self.config.public_url:
+            return public_url(self.config.public_url, request.path, request.query_string)
+        return request.url  # only right when nothing rewrites the URL in front of Rasa
+
+    def _verify(self, request: Request) -> tuple[FormParams | None, HTTPResponse | None]:
+        """The signed form, or the 4xx answer to give instead (logged; nothing is stored)."""
+        if self.config.missing():
+            return None, response.text(f"{CHANNEL_NAME} is not configured", status=503)
+        if len(request.body or b"") > self.config.max_body_bytes:
+            logger.warning("twilio.webhook.too_large bytes=%d", len(request.body))
+            return None, response.text("request body too large", status=413)
+        content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            logger.warning("twilio.webhook.bad_content_type type=%s", content_type)
+            return None, response.text("expected a form-encoded body", status=415)
+        signature = request.headers.get("x-twilio-signature")
+        if not signature:
+            logger.warning("twilio.webhook.unsigned ip=%s", request.ip)
+            return None, response.text("missing X-Twilio-Signature", status=401)
+        try:
+            params = parse_form(request.body)
+        except PayloadError as error:
+            logger.warning("twilio.webhook.malformed reason=%s", error)
+            return None, response.text(str(error), status=400)
+        url = self._signed_url(request)
+        if not valid_twilio_signature(self.config.auth_token, url, params, signature):
+            logger.warning("twilio.webhook.bad_signature ip=%s url=%s", request.ip, url)
+            return None, response.text("invalid X-Twilio-Signature", status=403)
+        account = params.first("AccountSid")
+        if account and account != self.config.account_sid:
+            logger.warning("twilio.webhook.wrong_account account=%s", account)
+            return None, response.text("unknown AccountSid", status=403)
+        return params, None
+
+    def blueprint(self, on_new_message) -> Blueprint:
+        webhook = Blueprint(f"{CHANNEL_NAME}_webhook", __name__)
+
+        @webhook.listener("after_server_start")
+        async def start_processing(app, loop) -> None:
+            await self.runtime.start(on_new_message)
+
+        @webhook.listener("before_server_stop")
+        async def stop_sending(app, loop) -> None:
+            await self.sender.close()
+
+        @webhook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            params, refusal = self._verify(request)
+            if refusal is not None:
+                return refusal
+            try:
+                message = parse_inbound(params)
+            except PayloadError as error:
+                logger.warning("twilio.webhook.malformed reason=%s", error)
+                return response.text(str(error), status=400)
+            try:
+                await self.runtime.accept(message)
+            except Exception:  # not stored: make Twilio retry rather than lose the message
+                logger.exception("twilio.webhook.store_failed sid=%s", message.provider_message_id)
+                return response.text("temporarily unavailable", status=503)
+            return response.text(EMPTY_TWIML, content_type="text/xml")
+
+        @webhook.route("/status", methods=["POST"])
+        async def delivery_status(request: Request) -> HTTPResponse:
+            params, refusal = self._verify(request)
+            if refusal is not None:
+                return refusal
+            sid = params.first("MessageSid") or params.first("SmsSid")
+            status = params.first("MessageStatus") or params.first("SmsStatus")
+            if not sid or not status:
+                return response.text("MessageSid and MessageStatus are required", status=400)
+            known = await asyncio.to_thread(
+                self.inbox.record_delivery,
+                Channel.WHATSAPP,
+                sid,
+                status,
+                params.first("ErrorCode"),
+            )
+            logger.info("twilio.status sid=%s status=%s known=%s", sid, status, known)
+            return response.text("", status=204)
+
+        return webhook

@@ -1,0 +1,1 @@
+"""Provider channels without Rasa: the normalised inbound message, the durable inbox, limits."""

@@ -1,0 +1,263 @@
+"""The channel core without Rasa: signatures, parsing, formatting, limits and the inbox."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from connectors.core.formatting import (
+    choose_option,
+    markdown_to_whatsapp,
+    numbered_options,
+    split_text,
+)
+from connectors.core.signatures import (
+    public_url,
+    twilio_signature,
+    valid_hub_signature,
+    valid_twilio_signature,
+)
+from connectors.testing import inbound_form
+from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
+from misybot.channels.inbox import Inbox
+from misybot.channels.ratelimit import SenderRateLimiter
+from misybot.db.models import ChannelIdentity, ConversationMessage
+from misybot.db.session import make_session_factory, session_scope
+from misybot.enums import Channel, InboxStatus, Role
+from misybot.testing import Builder, migrated_sqlite
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "12345"
+URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+# Twilio's documented example (https://www.twilio.com/docs/usage/security).
+DOC_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+12349013030",
+    "Digits": "1234",
+    "From": "+12349013030",
+    "To": "+18005551212",
+}
+DOC_SIGNATURE = "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+
+
+def test_twilio_signature_matches_twilios_documented_example():
+    signed = URL + "".join(name + DOC_PARAMS[name] for name in sorted(DOC_PARAMS))
+    by_hand = base64.b64encode(hmac.new(TOKEN.encode(), signed.encode(), hashlib.sha1).digest())
+    assert twilio_signature(TOKEN, URL, DOC_PARAMS) == by_hand.decode() == DOC_SIGNATURE
+    assert valid_twilio_signature(TOKEN, URL, DOC_PARAMS, DOC_SIGNATURE)
+
+
+@pytest.mark.parametrize(
+    "token, url, params, signature",
+    [
+        ("other", URL, DOC_PARAMS, DOC_SIGNATURE),
+        (TOKEN, URL.replace("foo=1", "foo=2"), DOC_PARAMS, DOC_SIGNATURE),
+        (TOKEN, URL, {**DOC_PARAMS, "Digits": "9999"}, DOC_SIGNATURE),
+        (TOKEN, URL, DOC_PARAMS, ""),
+        (TOKEN, URL, DOC_PARAMS, None),
+        ("", URL, DOC_PARAMS, DOC_SIGNATURE),
+    ],
+)
+def test_twilio_signature_refuses_any_change(token, url, params, signature):
+    assert not valid_twilio_signature(token, url, params, signature)
+
+
+def test_signed_url_is_the_configured_public_one():
+    assert public_url("https://bot.example.com/", "/webhooks/x/webhook", "a=1") == (
+        "https://bot.example.com/webhooks/x/webhook?a=1"
+    )
+
+
+def test_blank_form_values_are_signed_too():
+    fields = inbound_form("whatsapp:+351900000000", "", account_sid="AC1")
+    params = parse_form(_encode(fields))
+    assert params["Body"] == [""]
+    assert valid_twilio_signature(
+        "t", "https://h/p", params, twilio_signature("t", "https://h/p", fields)
+    )
+
+
+def test_meta_signature_is_over_the_raw_bytes():
+    raw = '{"text":"olá"}'.encode()
+    good = "sha256=" + hmac.new(b"secret", raw, hashlib.sha256).hexdigest()
+    assert valid_hub_signature("secret", raw, good)
+    assert not valid_hub_signature("secret", raw.replace(b"\xc3\xa1", b"a"), good)
+    assert not valid_hub_signature("secret", raw, good.replace("sha256=", "sha1="))
+    assert not valid_hub_signature("secret", raw, None)
+
+
+def test_inbound_fields_are_normalised():
+    fields = inbound_form(
+        "whatsapp:+351911111111",
+        "",
+        account_sid="AC1",
+        NumMedia=2,
+        MediaUrl0="https://m/0",
+        MediaContentType0="image/png",
+        MediaUrl1="https://m/1",
+        MediaContentType1="application/pdf",
+        Latitude="38.7",
+        Longitude="-9.1",
+        Label="Dock",
+        ButtonPayload='/choose_report{"report_type":"sales"}',
+        ButtonText="Sales",
+    )
+    message = parse_inbound(parse_form(_encode(fields)))
+    assert message.address == "+351911111111" and message.sender == "whatsapp:+351911111111"
+    assert [m.url for m in message.media] == ["https://m/0", "https://m/1"]
+    assert message.media[1].content_type == "application/pdf"
+    assert message.location.latitude == 38.7 and message.location.label == "Dock"
+    assert message.user_text.startswith("/choose_report")
+    assert message.profile_name == "Test User"
+    assert message.raw["MessageSid"] == message.provider_message_id
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"MessageSid": "", "SmsMessageSid": ""},
+        {"From": ""},
+        {"NumMedia": "x"},
+        {"NumMedia": "99"},
+        {"Latitude": "north", "Longitude": "1"},
+    ],
+)
+def test_malformed_inbound_fields_are_refused(change):
+    fields = {**inbound_form("whatsapp:+351911111111", "hi", account_sid="AC1"), **change}
+    with pytest.raises(PayloadError):
+        parse_inbound(parse_form(_encode(fields)))
+
+
+def test_undecodable_form_is_refused():
+    with pytest.raises(PayloadError):
+        parse_form(b"\xff\xfe=1")
+
+
+def test_markdown_becomes_whatsapp_formatting():
+    assert markdown_to_whatsapp("**Stock** of *WID-220* ~~old~~") == "*Stock* of _WID-220_ ~old~"
+    assert markdown_to_whatsapp("- one\n- two") == "• one\n• two"
+    assert markdown_to_whatsapp("[report](https://x/r.png)") == "report (https://x/r.png)"
+
+
+def test_long_text_is_split_on_paragraphs_then_sentences_within_the_limit():
+    paragraphs = [f"Paragraph {i}. " + "Some words here. " * 20 for i in range(6)]
+    text = "\n\n".join(paragraphs)
+    chunks = split_text(text, 1600)
+    assert all(len(chunk) <= 1600 for chunk in chunks)
+    assert "\n\n".join(chunks).split() == text.split()  # nothing lost or reordered
+    assert all(chunk.startswith("Paragraph") for chunk in chunks)
+
+    one_paragraph = "This is a sentence. " * 200
+    chunks = split_text(one_paragraph, 1600)
+    assert len(chunks) == 3 and all(c.endswith(".") for c in chunks)
+    assert split_text("x" * 3500, 1600) == ["x" * 1600, "x" * 1600, "x" * 300]
+
+
+def test_buttons_become_numbered_options_and_a_number_picks_one():
+    buttons = [{"title": "Inventory", "payload": "/inv"}, {"title": "Sales", "payload": "/sales"}]
+    assert numbered_options("Which report?", buttons) == (
+        "Which report?\n1. Inventory\n2. Sales\nReply with a number."
+    )
+    assert choose_option("2", buttons) == "/sales"
+    assert choose_option("sales", buttons) == "/sales"
+    assert choose_option("3", buttons) is None
+
+
+def test_rate_limit_admits_ten_a_minute_and_asks_for_one_notice():
+    limiter = SenderRateLimiter(limit=10, window_s=60)
+    decisions = [limiter.admit("wa", "+1", now=float(i)) for i in range(15)]
+    assert [d.allowed for d in decisions] == [True] * 10 + [False] * 5
+    assert [d.notify for d in decisions] == [False] * 10 + [True] + [False] * 4
+    assert limiter.admit("wa", "+2", now=14.0).allowed  # other senders are not affected
+    assert limiter.admit("wa", "+1", now=61.0).allowed  # a new window
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    engine = migrated_sqlite(tmp_path / "inbox.db")
+    yield Inbox(make_session_factory(engine))
+    engine.dispose()
+
+
+def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi"):
+    fields = inbound_form(sender, text, account_sid="AC1", MessageSid=sid)
+    return parse_inbound(
+        parse_form(_encode(fields)), received_at=datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+    )
+
+
+def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
+    with session_scope(inbox.factory) as session:
+        acme = Builder(session)
+        user = acme.user("Ana Silva", Role.OPERATOR)
+        session.add(
+            ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address="+351922222222")
+        )
+    first = inbox.store(_message("SM1"), InboxStatus.RECEIVED)
+    assert first is not None
+    assert inbox.store(_message("SM1"), InboxStatus.RECEIVED) is None
+    linked = inbox.link_sender(first)
+    assert (linked.company_id, linked.user_id) == (acme.id, user.id)
+    with session_scope(inbox.factory) as session:
+        row = session.get(ConversationMessage, first.id)
+        assert (row.company_id, row.user_id) == (acme.id, user.id)
+    unknown = inbox.store(_message("SM2", sender="whatsapp:+1555"), InboxStatus.RECEIVED)
+    assert inbox.link_sender(unknown).company_id is None  # stored anyway: nothing is lost
+
+
+def test_pending_messages_come_back_in_order_until_finished(inbox):
+    for sid in ("SM1", "SM2", "SM3"):
+        inbox.store(_message(sid, text=sid), InboxStatus.RECEIVED)
+    inbox.store(_message("SM4"), InboxStatus.RATE_LIMITED)
+    pending = inbox.pending("whatsapp_twilio")
+    assert [p.message.text for p in pending] == ["SM1", "SM2", "SM3"]
+    assert pending[0].message.received_at == datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+    inbox.finish(pending[0].id, InboxStatus.PROCESSED, "hello")
+    assert [p.message.text for p in inbox.pending("whatsapp_twilio")] == ["SM2", "SM3"]
+    with session_scope(inbox.factory) as session:
+        row = session.get(ConversationMessage, pending[0].id)
+        assert row.response_sent and row.response_body == "hello" and row.processed_at
+
+
+def _encode(fields: dict) -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(fields).encode()
+
+
+def test_repository_credentials_load_and_wait_for_secrets_from_the_environment(monkeypatch):
+    import yaml
+
+    from connectors.twilio_whatsapp import TwilioWhatsAppInput
+    from misybot.settings import get_channel_settings
+
+    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
+    section = credentials["connectors.twilio_whatsapp.TwilioWhatsAppInput"]
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "MISYBOT_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    get_channel_settings.cache_clear()
+    channel = TwilioWhatsAppInput.from_credentials(section)
+    assert channel.name() == "whatsapp_twilio"
+    assert channel.config.missing() == [
+        "account_sid (TWILIO_ACCOUNT_SID)",
+        "auth_token (TWILIO_AUTH_TOKEN)",
+    ]
+
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC9")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "secret")
+    monkeypatch.setenv("MISYBOT_PUBLIC_URL", "https://bot.example.com/")
+    get_channel_settings.cache_clear()
+    try:
+        config = TwilioWhatsAppInput.from_credentials(section).config
+    finally:
+        get_channel_settings.cache_clear()
+    assert config.missing() == []
+    assert config.messages_url == "https://api.twilio.com/2010-04-01/Accounts/AC9/Messages.json"
+    assert config.status_callback_url() == (
+        "https://bot.example.com/webhooks/whatsapp_twilio/status"
+    )

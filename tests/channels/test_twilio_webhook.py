@@ -1,0 +1,320 @@
+"""WhatsApp through Twilio end to end: really signed webhooks into a real ``rasa run``, replies
+received by a local stand-in for api.twilio.com, the inbox in a real SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from connectors.testing import RasaProcess, TwilioStandIn, inbound_form, signed_request
+from misybot.db.models import ConversationMessage, OutboundMessage
+from misybot.db.session import make_session_factory, session_scope
+from misybot.testing import migrated_sqlite
+
+pytestmark = pytest.mark.rasa_model
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+BOT = "whatsapp:+14155238886"
+
+
+@pytest.fixture(scope="module")
+def twilio():
+    standin = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    path = tmp_path_factory.mktemp("inbox") / "inbox.db"
+    engine = migrated_sqlite(path)
+    yield engine, f"sqlite:///{path}"
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def rasa(model_path, action_server_url, twilio, database, tmp_path_factory):
+    server = RasaProcess(
+        root=ROOT,
+        workdir=tmp_path_factory.mktemp("rasa"),
+        model=model_path,
+        action_url=action_server_url,
+        twilio_url=twilio.url,
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        public_url="https://misybot.example.com",
+        env={"MISYBOT_DATABASE_URL": database[1]},
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+def stored(engine, sender: str) -> list[ConversationMessage]:
+    with session_scope(make_session_factory(engine)) as session:
+        address = sender.removeprefix("whatsapp:")
+        query = select(ConversationMessage).where(ConversationMessage.sender_address == address)
+        return list(session.execute(query.order_by(ConversationMessage.id)).scalars())
+
+
+async def post(server: RasaProcess, fields: dict, *, signed_url: str | None = None, **override):
+    """POST ``fields`` to the webhook as Twilio would (signed over the public URL)."""
+    body, headers = signed_request(AUTH_TOKEN, signed_url or server.webhook_url, fields)
+    headers.update(override.pop("headers", {}))
+    body = override.pop("body", body)
+    local = f"{server.url}/webhooks/whatsapp_twilio/webhook"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(local, data=body, headers=headers) as response,
+    ):
+        return response.status, await response.text()
+
+
+async def wait_until(predicate, timeout: float = 20.0):
+    for _ in range(int(timeout / 0.05)):
+        result = predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+async def test_greeting_is_answered_through_the_twilio_api(rasa, twilio, database):
+    sender = "whatsapp:+351910000001"
+    status, body = await post(rasa, inbound_form(sender, "hi", account_sid=ACCOUNT_SID))
+    assert status == 200 and "<Response>" in body
+
+    (reply, *_) = await twilio.wait_for(sender, 1)
+    assert reply.auth == (ACCOUNT_SID, AUTH_TOKEN)
+    assert reply.account_sid == ACCOUNT_SID
+    assert reply.one("From") == BOT
+    assert reply.one("Body")
+    assert reply.one("StatusCallback") == (
+        "https://misybot.example.com/webhooks/whatsapp_twilio/status"
+    )
+    (message,) = await wait_until(
+        lambda: [m for m in stored(database[0], sender) if m.status == "processed"] or None
+    )
+    assert message.body == "hi" and message.response_sent
+    assert message.payload["profile_name"] == "Test User"
+
+
+async def test_help_lists_what_the_bot_can_do_in_whatsapp_format(rasa, twilio):
+    sender = "whatsapp:+351910000002"
+    await post(rasa, inbound_form(sender, "help", account_sid=ACCOUNT_SID))
+    replies = await twilio.wait_for(sender, 1)
+    text = "\n".join(m.one("Body") or "" for m in replies)
+    assert "**" not in text  # markdown bold became WhatsApp's *bold*
+    assert all(len(m.one("Body") or "") <= 1600 for m in replies)
+
+
+async def test_an_inventory_command_gets_an_answer(rasa, twilio):
+    sender = "whatsapp:+351910000003"
+    await post(rasa, inbound_form(sender, "check stock pls", account_sid=ACCOUNT_SID))
+    (reply,) = await twilio.wait_for(sender, 1)
+    assert reply.one("Body").startswith("Which product?")
+
+
+async def test_the_same_message_sid_delivered_three_times_is_answered_once(rasa, twilio, database):
+    sender = "whatsapp:+351910000004"
+    fields = inbound_form(sender, "hi", account_sid=ACCOUNT_SID)
+    statuses = [(await post(rasa, fields))[0] for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    await twilio.wait_for(sender, 1)
+    await asyncio.sleep(1.0)  # room for a wrong second or third reply to arrive
+    replies = twilio.delivered_to(sender)
+    assert len(stored(database[0], sender)) == 1
+    assert len({m.one("Body") for m in replies}) == len(replies)  # one turn's messages, once
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["forged", "unsigned", "wrong_url", "wrong_token", "malformed", "oversized", "json", "no_sid"],
+)
+async def test_requests_twilio_did_not_sign_are_refused_and_nothing_is_stored(
+    rasa, twilio, database, case
+):
+    sender = f"whatsapp:+35192{abs(hash(case)) % 10**7:07d}"
+    fields = inbound_form(sender, "hi", account_sid=ACCOUNT_SID)
+    if case == "forged":
+        body, headers = signed_request(AUTH_TOKEN, rasa.webhook_url, fields)
+        fields["Body"] = "transfer everything"
+        status, _ = await post(
+            rasa, fields, headers={"X-Twilio-Signature": headers["X-Twilio-Signature"]}
+        )
+    elif case == "unsigned":
+        status, _ = await post(rasa, fields, headers={"X-Twilio-Signature": ""})
+    elif case == "wrong_url":
+        status, _ = await post(
+            rasa, fields, signed_url=f"{rasa.url}/webhooks/whatsapp_twilio/webhook"
+        )
+    elif case == "wrong_token":
+        body, headers = signed_request("not-the-token", rasa.webhook_url, fields)
+        status, _ = await post(rasa, fields, body=body, headers=headers)
+    elif case == "malformed":
+        status, _ = await post(rasa, fields, body=b"\xff\xfe&&=%%")
+    elif case == "oversized":
+        fields["Body"] = "x" * 200_000
+        status, _ = await post(rasa, fields)
+    elif case == "json":
+        status, _ = await post(
+            rasa, fields, body=b'{"Body": "hi"}', headers={"Content-Type": "application/json"}
+        )
+    else:
+        del fields["MessageSid"], fields["SmsMessageSid"]
+        status, _ = await post(rasa, fields)
+    assert 400 <= status < 500
+    await asyncio.sleep(0.3)
+    assert stored(database[0], sender) == []
+    assert twilio.delivered_to(sender) == []
+
+
+async def test_media_without_text_and_a_location_are_accepted(rasa, twilio, database):
+    sender = "whatsapp:+351910000005"
+    media = inbound_form(
+        sender,
+        "",
+        account_sid=ACCOUNT_SID,
+        NumMedia=1,
+        MediaUrl0="https://api.twilio.com/media/ME1",
+        MediaContentType0="image/jpeg",
+    )
+    location = inbound_form(
+        sender,
+        "",
+        account_sid=ACCOUNT_SID,
+        Latitude="38.7223",
+        Longitude="-9.1393",
+        Address="Lisbon",
+        Label="Warehouse",
+    )
+    assert (await post(rasa, media))[0] == 200
+    assert (await post(rasa, location))[0] == 200
+    rows = await wait_until(
+        lambda: (r := stored(database[0], sender)) and all(m.status != "received" for m in r) and r
+    )
+    assert [row.payload["media"] for row in rows] == [
+        [{"url": "https://api.twilio.com/media/ME1", "content_type": "image/jpeg"}],
+        [],
+    ]
+    assert rows[1].payload["location"]["label"] == "Warehouse"
+    assert {row.status for row in rows} <= {"processed"}
+
+
+async def test_fifteen_messages_in_a_minute_process_ten_and_send_one_notice(rasa, twilio, database):
+    sender = "whatsapp:+351910000006"
+    for _ in range(15):
+        fields = inbound_form(sender, "hi", account_sid=ACCOUNT_SID)
+        assert (await post(rasa, fields))[0] == 200
+    rows = await wait_until(
+        lambda: (
+            (r := stored(database[0], sender))
+            and sum(m.status == "processed" for m in r) == 10
+            and r
+        ),
+        timeout=40,
+    )
+    assert [row.status for row in rows] == ["processed"] * 10 + ["rate_limited"] * 5
+    await asyncio.sleep(0.5)
+    notices = [m for m in twilio.delivered_to(sender) if "faster than" in (m.one("Body") or "")]
+    assert len(notices) == 1
+
+
+async def test_transient_twilio_errors_are_retried_and_counted(rasa, twilio, database):
+    """A 503 then a 429 from Twilio are retried; the reply still arrives, once."""
+    sender = "whatsapp:+351910000007"
+    twilio.fail[sender] = [503, 429]
+    await post(rasa, inbound_form(sender, "hi", account_sid=ACCOUNT_SID))
+    replies = await twilio.wait_for(sender, 1)
+    assert len(replies) == 1
+    refused = [m for m in twilio.sent if m.one("To") == sender and m.status != 201]
+    assert [m.status for m in refused] == [503, 429]
+    with session_scope(make_session_factory(database[0])) as session:
+        (attempts,) = session.execute(
+            select(OutboundMessage.attempts).where(
+                OutboundMessage.recipient_address == sender.removeprefix("whatsapp:")
+            )
+        ).one()
+    assert attempts == 3
+
+
+async def test_a_status_callback_updates_the_outbound_message(rasa, twilio, database):
+    sender = "whatsapp:+351910000008"
+    await post(rasa, inbound_form(sender, "hi", account_sid=ACCOUNT_SID))
+    (reply, *_) = await twilio.wait_for(sender, 1)
+    factory = make_session_factory(database[0])
+
+    def outbound():
+        with session_scope(factory) as session:
+            return (
+                session.execute(
+                    select(OutboundMessage).where(
+                        OutboundMessage.recipient_address == sender.removeprefix("whatsapp:")
+                    )
+                )
+                .scalars()
+                .first()
+            )
+
+    sent = await wait_until(outbound)
+    assert sent.status.value == "queued" and sent.provider_message_id.startswith("SM")
+    status_url = "https://misybot.example.com/webhooks/whatsapp_twilio/status"
+    fields = {
+        "MessageSid": sent.provider_message_id,
+        "MessageStatus": "delivered",
+        "AccountSid": ACCOUNT_SID,
+        "To": sender,
+        "From": BOT,
+    }
+    body, headers = signed_request(AUTH_TOKEN, status_url, fields)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{rasa.url}/webhooks/whatsapp_twilio/status", data=body, headers=headers
+        ) as response,
+    ):
+        assert response.status == 204
+    assert outbound().status.value == "delivered"
+
+
+async def test_trigger_intent_reaches_the_whatsapp_user(rasa, twilio):
+    """What the orchestrator does with a late result: Rasa's API pushes it through our channel."""
+    sender = "whatsapp:+351910000009"
+    url = f"{rasa.url}/conversations/{sender}/trigger_intent?output_channel=whatsapp_twilio"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json={"name": "greet", "entities": {}}) as response,
+    ):
+        assert response.status == 200
+    (reply,) = await twilio.wait_for(sender, 1)
+    assert reply.one("To") == sender and reply.one("Body")
+
+
+# Last in this module: it kills the module's server and starts it again.
+async def test_message_acknowledged_before_a_kill_is_answered_once_after_restart(
+    rasa, twilio, database
+):
+    sender = "whatsapp:+351930000001"
+    twilio.hold[sender] = 1  # Twilio "hangs" on the reply: the kill lands while it is in flight
+    assert (await post(rasa, inbound_form(sender, "hi", account_sid=ACCOUNT_SID)))[0] == 200
+    assert await wait_until(lambda: twilio.hold[sender] == 0), "the reply never left"
+    rasa.kill()
+    assert twilio.delivered_to(sender) == []
+    (row,) = stored(database[0], sender)
+    assert row.status == "received"  # acknowledged and stored, not processed
+
+    rasa.start()  # same port, same database: the stored message is queued again
+    replies = await twilio.wait_for(sender, 1)
+    assert len(replies) >= 1
+    (row,) = await wait_until(
+        lambda: [m for m in stored(database[0], sender) if m.status == "processed"] or None
+    )
+    assert row.body == "hi" and row.response_sent
+    await asyncio.sleep(1.0)  # room for a wrong second answer
+    assert len(twilio.delivered_to(sender)) == len(replies)
