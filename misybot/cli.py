@@ -130,6 +130,22 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from misybot.db.engine import create_db_engine
+    from misybot.orchestrator.worker import run_worker
+
+    logging.getLogger("misybot").setLevel(logging.INFO)
+    # No pool pre-ping (a query per checkout): a worker retries whatever a dropped connection
+    # interrupts (claims on the next round, executions through their lease).
+    engine = create_db_engine(get_settings().database_url, pool_pre_ping=False)
+    _require_schema(engine)
+    try:
+        run_worker(engine, concurrency=args.concurrency)
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
 def _db_current(args: argparse.Namespace) -> int:
     from misybot.db.migrate import current_revision, head_revision
 
@@ -501,6 +517,14 @@ def _parser() -> argparse.ArgumentParser:
     _range_arguments(performance)
     performance.add_argument("--name")
     performance.set_defaults(handler=_agent(_supplier_performance))
+
+    worker = commands.add_parser(
+        "worker", help="run queued agent executions until stopped (the orchestrator's worker)"
+    )
+    worker.add_argument(
+        "--concurrency", type=int, help="executions at once (default MISYBOT_WORKER_CONCURRENCY)"
+    )
+    worker.set_defaults(handler=_worker)
     return parser
 
 

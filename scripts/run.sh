@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make run`: the action server and the Rasa server (HTTP API + channels from credentials.yml).
+# `make run`: the action server, an orchestrator worker and the Rasa server
+# (HTTP API + channels from credentials.yml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 actions_pid=$(scripts/actions-server.sh)
-trap '[ -n "$actions_pid" ] && kill "$actions_pid" 2>/dev/null || true' EXIT
+worker_pid=$(scripts/worker.sh)
+trap '[ -n "$actions_pid" ] && kill "$actions_pid" 2>/dev/null; kill "$worker_pid" 2>/dev/null || true' EXIT
 .venv/bin/rasa run --model models/misybot.tar.gz --endpoints endpoints.yml \
   --credentials credentials.yml --port "${RASA_PORT:-5005}" --enable-api

@@ -42,7 +42,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # ``engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")`` takes the write lock up
+        # front: concurrent read-then-write transactions would otherwise deadlock (SQLITE_BUSY).
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,47 @@
+"""Push a finished execution back into the user's conversation through Rasa's HTTP API.
+
+``POST /conversations/{sender}/trigger_intent?output_channel=latest`` with the
+``EXTERNAL_agent_result`` intent: Rasa runs ``action_deliver_agent_result``, which renders the
+result, and sends it on the channel the user last wrote from.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+RESULT_INTENT = "EXTERNAL_agent_result"
+
+
+class DeliveryError(Exception):
+    """Rasa did not accept the result (unreachable, or an error status); retried later."""
+
+
+async def push_result(
+    http: aiohttp.ClientSession,
+    rasa_url: str,
+    sender_id: str,
+    execution_id: int,
+    token: str | None = None,
+    timeout_s: float = 30.0,
+) -> dict:
+    """Trigger the result intent in ``sender_id``'s conversation; returns Rasa's JSON answer."""
+    url = f"{rasa_url.rstrip('/')}/conversations/{quote(sender_id, safe='')}/trigger_intent"
+    params = {"output_channel": "latest"}
+    if token:
+        params["token"] = token
+    body = {"name": RESULT_INTENT, "entities": {"execution_id": str(execution_id)}}
+    try:
+        async with http.post(
+            url, params=params, json=body, timeout=aiohttp.ClientTimeout(total=timeout_s)
+        ) as response:
+            if response.status != 200:
+                reason = (await response.text())[:300]
+                raise DeliveryError(f"rasa answered {response.status}: {reason}")
+            return await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise DeliveryError(f"rasa unreachable: {error!r}") from error

@@ -1,0 +1,127 @@
+"""The caller's side of the queue (the action server): who is asking, enqueue, wait briefly.
+
+Synchronous functions; the actions run them in a thread so the action server's loop never blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from misybot.db.models import Company
+from misybot.enums import Channel, Role
+from misybot.errors import NotFound
+from misybot.orchestrator import queue
+from misybot.permissions import Operation
+from misybot.settings import get_settings
+from misybot.store.tenancy import Actor, actor_for_identity
+
+
+@dataclass(frozen=True)
+class Submitted:
+    execution_id: int
+    priority: int
+
+
+def actor_for_sender(session: Session, channel: str | None, sender_id: str) -> Actor | None:
+    """The user behind ``sender_id`` on ``channel``, else a read-only guest of the guest company
+    (None when there is none: the caller tells the user they are unknown)."""
+    if channel in {c.value for c in Channel}:
+        try:
+            return actor_for_identity(session, Channel(channel), sender_id)
+        except NotFound:
+            pass
+    slug = get_settings().guest_company
+    if not slug:
+        return None
+    company = session.execute(select(Company).where(Company.slug == slug)).scalar_one_or_none()
+    if company is None:
+        return None
+    return Actor(company_id=company.id, company_slug=company.slug, role=Role.VIEWER)
+
+
+def submit(session: Session, actor: Actor, agent_type: str, context: dict[str, Any]) -> Submitted:
+    """Enqueue ``agent_type`` for ``actor`` with the design's priority rule."""
+    settings = get_settings()
+    persona = context.get("persona") or (actor.persona.value if actor.persona else None)
+    priority = queue.priority_for(agent_type, persona, settings.priorities)
+    execution_id = queue.enqueue(
+        session,
+        company_id=actor.company_id,
+        user_id=actor.user_id,
+        agent_type=agent_type,
+        context={**context, "persona": persona, "role": actor.role.value},
+        priority=priority,
+        max_attempts=settings.max_attempts,
+    )
+    return Submitted(execution_id=execution_id, priority=priority)
+
+
+def finished_view(session: Session, execution_id: int) -> queue.ExecutionView | None:
+    """The execution once it has finished (None while it is queued or running)."""
+    row = queue.get_execution(session, execution_id)
+    if row is None or row.status not in queue.FINISHED:
+        return None
+    return queue.view(session, row)
+
+
+def hand_over_or_finish(session: Session, execution_id: int) -> queue.ExecutionView | None:
+    """After the inline deadline: ask for a pushed delivery (None), or — if it finished in the
+    meantime — record the inline answer and return the execution."""
+    if queue.request_delivery(session, execution_id):
+        return None
+    view = finished_view(session, execution_id)
+    queue.mark_answered_inline(session, execution_id)
+    return view
+
+
+def answered_inline(session: Session, execution_id: int) -> None:
+    queue.mark_answered_inline(session, execution_id)
+
+
+def result_for_sender(session: Session, execution_id: int, sender_id: str):
+    """A finished execution started from ``sender_id``'s conversation (None otherwise)."""
+    row = queue.get_execution(session, execution_id)
+    if row is None or (row.context or {}).get("sender_id") != sender_id:
+        return None
+    return queue.view(session, row)
+
+
+def stop_agent(session: Session, actor: Actor, agent_type: str | None) -> dict[str, int]:
+    """Cancel the company's queued and running executions of ``agent_type`` and its schedules."""
+    actor.require(Operation.STOP_AGENT)
+    return queue.cancel(session, actor.company_id, agent_type)
+
+
+def agent_status(session: Session, actor: Actor) -> list[queue.ExecutionView]:
+    """The company's running and queued executions, with age and place in the queue."""
+    actor.require(Operation.VIEW)
+    return queue.active_executions(session, actor.company_id)
+
+
+def start_recurring(
+    session: Session, actor: Actor, agent_type: str, context: dict[str, Any]
+) -> tuple[int, Submitted]:
+    """Run ``agent_type`` now and then every configured interval until stopped (persisted)."""
+    from datetime import timedelta
+
+    from misybot.db.types import utc_now
+
+    actor.require(Operation.RUN_AGENT)
+    interval = get_settings().recurring_interval_s
+    row = queue.schedule(
+        session,
+        company_id=actor.company_id,
+        user_id=actor.user_id,
+        agent_type=agent_type,
+        interval_s=interval,
+        context={**context, "role": actor.role.value},
+        first_run_at=utc_now() + timedelta(seconds=interval),
+    )
+    first = submit(session, actor, agent_type, context)
+    queue_row = queue.get_execution(session, first.execution_id)
+    queue_row.schedule_id = row.id
+    return row.id, first

@@ -1,0 +1,406 @@
+"""A worker process: claims executions, runs their agents in threads, renews leases, retries,
+honours cancellation, runs recurring schedules and pushes slow results back to Rasa."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from misybot.db.models import Company, User
+from misybot.db.types import utc_now
+from misybot.enums import Role
+from misybot.errors import MisybotError
+from misybot.orchestrator import queue
+from misybot.orchestrator.delivery import DeliveryError, push_result
+from misybot.orchestrator.registry import (
+    AgentSpec,
+    Cancelled,
+    RunContext,
+    TransientError,
+    default_registry,
+)
+from misybot.permissions import PermissionDenied
+from misybot.settings import Settings, get_settings
+from misybot.store.tenancy import Actor, actor_for_user
+
+logger = logging.getLogger(__name__)
+
+SQLITE_POLL_S = 0.1  # SQLite has no NOTIFY: an idle worker looks again this often
+POSTGRES_IDLE_S = 5.0  # a safety net only: NOTIFY wakes idle PostgreSQL workers at once
+HOUSEKEEPING_S = 1.0  # schedules and delivery retries
+
+
+def actor_for_job(session: Session, job: queue.Job) -> Actor:
+    """The user the execution runs for (re-read now: a role may have changed), or the guest."""
+    if job.user_id is not None:
+        user = session.get(User, job.user_id)
+        if user is not None:
+            return actor_for_user(session.get(Company, job.company_id), user)
+    role = Role(job.context.get("role") or Role.VIEWER.value)
+    return Actor(company_id=job.company_id, company_slug=_company_slug(session, job), role=role)
+
+
+def _company_slug(session: Session, job: queue.Job) -> str:
+    slug = _COMPANY_SLUGS.get(job.company_id)
+    if slug is None:
+        slug = _COMPANY_SLUGS[job.company_id] = session.get(Company, job.company_id).slug
+    return slug
+
+
+_COMPANY_SLUGS: dict[int, str] = {}  # slugs never change; saves a query per execution
+
+
+class Worker:
+    """Runs up to ``concurrency`` executions at once from the shared queue."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        settings: Settings | None = None,
+        registry: Mapping[str, AgentSpec] | None = None,
+        concurrency: int | None = None,
+        worker_id: str | None = None,
+        deliver: bool = True,
+        on_finished: Callable[[int, str], Any] | None = None,
+    ) -> None:
+        if engine.dialect.name == "sqlite":
+            # One worker process; its threads write in turn (see misybot.db.engine).
+            engine = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        self.engine = engine
+        self.settings = settings or get_settings()
+        self.registry = dict(registry if registry is not None else default_registry())
+        self.concurrency = concurrency or self.settings.worker_concurrency
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.deliver = deliver
+        self.on_finished = on_finished
+        self.sessions = sessionmaker(bind=engine, future=True, expire_on_commit=False)
+        self.postgres = engine.dialect.name == "postgresql"
+        # Agents and DB calls run here; sized so heartbeats never wait behind agents.
+        self.pool = ThreadPoolExecutor(self.concurrency + 4, thread_name_prefix="misybot-worker")
+        self._wake: asyncio.Event | None = None
+        self._running: set[asyncio.Task] = set()
+        self._delivery_wanted = False
+        self._next_due = None
+        self._delivery_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------------- plumbing
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def _tx(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self.sessions.begin() as session:
+            self._relaxed_commit(session)
+            return fn(session, *args)
+
+    def _relaxed_commit(self, session: Session) -> None:
+        """On PostgreSQL, do not wait for the WAL flush at commit. A database crash can lose only
+        the last moments of worker transactions, atomically, and a lost claim, result or retry
+        is redone after the lease expires (at-least-once, as for a dead worker). Enqueues (the
+        action server's) stay fully synchronous: submitted work is never lost."""
+        if not self.postgres:
+            return
+        connection = session.connection()
+        # Once per pooled connection (a round trip per transaction cost as much as the work).
+        # Should the transaction that sets it roll back, the setting lapses: only slower.
+        if not connection.info.get("misybot_relaxed_commit"):
+            connection.exec_driver_sql("SET synchronous_commit TO OFF")
+            connection.info["misybot_relaxed_commit"] = True
+
+    def _wakeup(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    @contextlib.asynccontextmanager
+    async def _listening(self):
+        """On PostgreSQL, LISTEN on a dedicated connection and wake the loop on every NOTIFY."""
+        if not self.postgres:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        raw = self.engine.raw_connection()
+        connection = raw.driver_connection if hasattr(raw, "driver_connection") else raw.connection
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {queue.NOTIFY_CHANNEL}")
+
+        def on_readable() -> None:
+            connection.poll()
+            if connection.notifies:
+                connection.notifies.clear()
+                self._wakeup()
+
+        loop.add_reader(connection.fileno(), on_readable)
+        try:
+            yield
+        finally:
+            loop.remove_reader(connection.fileno())
+            with contextlib.suppress(Exception), connection.cursor() as cursor:
+                cursor.execute("UNLISTEN *")
+            raw.close()
+
+    # ------------------------------------------------------------------------- main loop
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Work until ``stop`` is set; running executions are finished (or left to their lease)."""
+        stop = stop or asyncio.Event()
+        self._wake = asyncio.Event()
+        stop_waiter = asyncio.ensure_future(stop.wait())
+        stop_waiter.add_done_callback(lambda _: self._wakeup())
+        logger.info("worker.started id=%s concurrency=%d", self.worker_id, self.concurrency)
+        last_housekeeping = 0.0
+        loop = asyncio.get_running_loop()
+        async with aiohttp.ClientSession() as http, self._listening():
+            self.http = http
+            while not stop.is_set():
+                self._wake.clear()
+                if loop.time() - last_housekeeping >= HOUSEKEEPING_S:
+                    last_housekeeping = loop.time()
+                    await self._housekeeping()
+                free = self.concurrency - len(self._running)
+                claimed = []
+                if free > 0:
+                    try:
+                        claimed = await self._db(
+                            self._tx, queue.claim, self.worker_id, self.settings.lease_s, free
+                        )
+                    except (OperationalError, DBAPIError) as error:
+                        logger.warning("worker.claim_failed error=%s", error)
+                        await asyncio.sleep(1)
+                for job in claimed:
+                    task = asyncio.create_task(self._guarded(job))
+                    self._running.add(task)
+                    task.add_done_callback(self._task_done)
+                if claimed and len(claimed) == free:
+                    continue
+                if claimed and len(self._running) < self.concurrency:
+                    continue  # there may be more right away
+                timeout = SQLITE_POLL_S if not self.postgres else await self._idle_timeout()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            stop_waiter.cancel()
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+            if self._delivery_task is not None:
+                await asyncio.gather(self._delivery_task, return_exceptions=True)
+        self.pool.shutdown(wait=False)
+        logger.info("worker.stopped id=%s", self.worker_id)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        self._wakeup()
+
+    async def _idle_timeout(self) -> float:
+        """Sleep until the next retry, lease expiry or scheduled run (NOTIFY covers new work);
+        housekeeping refreshes that time every second and retries we schedule lower it."""
+        if self._next_due is None:
+            return POSTGRES_IDLE_S
+        return min(POSTGRES_IDLE_S, max(0.01, (self._next_due - utc_now()).total_seconds()))
+
+    def _due_at(self, moment) -> None:
+        if moment is not None and (self._next_due is None or moment < self._next_due):
+            self._next_due = moment
+
+    async def _housekeeping(self) -> None:
+        try:
+            created = await self._db(
+                self._tx,
+                queue.enqueue_due_schedules,
+                self.settings.priorities,
+                self.settings.max_attempts,
+            )
+            if created:
+                logger.info("worker.scheduled executions=%s", created)
+            if self.postgres:
+                self._next_due = await self._db(self._tx, queue.next_wakeup)
+            if self.deliver:
+                self._kick_delivery()  # retries of pushes that failed earlier
+        except (OperationalError, DBAPIError) as error:
+            logger.warning("worker.housekeeping_failed error=%s", error)
+
+    # ------------------------------------------------------------------------- one execution
+    async def _guarded(self, job: queue.Job) -> None:
+        try:
+            await self._execute(job)
+        except Exception:  # noqa: BLE001 - the lease brings the job back; keep the worker up
+            logger.exception("worker.execution_crashed id=%s agent=%s", job.id, job.agent_type)
+
+    async def _execute(self, job: queue.Job) -> None:
+        spec = self.registry.get(job.agent_type)
+        run = RunContext(execution_id=job.id, attempt=job.attempts)
+        if spec is None:
+            await self._db(self._tx, queue.fail, job.id, self.worker_id, "unknown agent type")
+            return await self._finished(job, "failed")
+        if job.attempts > job.max_attempts:
+            # Its workers kept dying (lease expiries count as attempts): stop trying.
+            error = f"gave up after {job.max_attempts} attempts (worker lost)"
+            await self._db(self._tx, queue.fail, job.id, self.worker_id, error)
+            return await self._finished(job, "failed")
+        heartbeat = asyncio.create_task(self._heartbeat(job, run))
+        timeout = spec.timeout_s or self.settings.agent_timeout_s
+        work = asyncio.get_running_loop().run_in_executor(self.pool, self._run_sync, job, spec, run)
+        try:
+            outcome, error = await asyncio.wait_for(asyncio.shield(work), timeout)
+        except asyncio.TimeoutError:
+            run.abandon()  # the thread stops at its next check and rolls back
+            outcome, error = "retry", f"timed out after {timeout:g} s"
+        finally:
+            heartbeat.cancel()
+        if outcome == "retry":
+            outcome = await self._db(self._tx, self._retry_or_fail, job, error)
+        logger.info(
+            "worker.execution id=%s agent=%s attempt=%d outcome=%s error=%s",
+            job.id,
+            job.agent_type,
+            job.attempts,
+            outcome,
+            error,
+        )
+        await self._finished(job, outcome)
+
+    async def _finished(self, job: queue.Job, outcome: str) -> None:
+        if self.on_finished is not None:
+            self.on_finished(job.id, outcome)
+        if outcome in ("succeeded", "failed", "cancelled") and self.deliver:
+            self._kick_delivery()
+
+    def _kick_delivery(self) -> None:
+        """Push finished results soon; one sweep at a time, bursts coalesced into one."""
+        self._delivery_wanted = True
+        if self._delivery_task is None or self._delivery_task.done():
+            self._delivery_task = asyncio.create_task(self._delivery_loop())
+
+    async def _delivery_loop(self) -> None:
+        while self._delivery_wanted:
+            self._delivery_wanted = False
+            try:
+                await self._deliver_due()
+            except (OperationalError, DBAPIError) as error:
+                logger.warning("worker.delivery_sweep_failed error=%s", error)
+
+    def _retry_or_fail(self, session: Session, job: queue.Job, error: str) -> str:
+        if job.attempts < job.max_attempts:
+            delay = queue.backoff_s(
+                job.attempts, self.settings.retry_base_s, self.settings.retry_max_s
+            )
+            queue.retry_later(session, job.id, self.worker_id, error, delay)
+            self._due_at(utc_now() + timedelta(seconds=delay))
+            return "retry"
+        queue.fail(session, job.id, self.worker_id, error)
+        return "failed"
+
+    async def _heartbeat(self, job: queue.Job, run: RunContext) -> None:
+        interval = max(self.settings.lease_s / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                owned, cancel = await self._db(
+                    self._tx, queue.renew, job.id, self.worker_id, self.settings.lease_s
+                )
+            except (OperationalError, DBAPIError):
+                continue
+            if not owned or cancel:
+                run.cancel_event.set()
+
+    @staticmethod
+    def _prepare(session: Session, job: queue.Job) -> tuple[bool, Actor]:
+        # The claim read cancel_requested (stop_agent cancels queued rows outright).
+        cancel = job.cancel_requested
+        return cancel, actor_for_job(session, job)
+
+    def _run_sync(self, job: queue.Job, spec: AgentSpec, run: RunContext) -> tuple[str, str | None]:
+        """Run the agent and record its result in one transaction (all or nothing)."""
+        session = self.sessions()
+        try:
+            self._relaxed_commit(session)
+            # On SQLite the agent's transaction holds the write lock: read these in a short one.
+            cancel, actor = (
+                self._prepare(session, job) if self.postgres else self._tx(self._prepare, job)
+            )
+            if cancel:
+                run.cancel_event.set()
+            run.check()
+            result = spec.run(session, actor, job.context, run)
+            run.check()  # cancelled while it ran: nothing it wrote is kept
+            if not queue.complete(session, job.id, self.worker_id, result):
+                session.rollback()
+                return "lost", "lease lost"
+            session.commit()
+            return "succeeded", None
+        except Cancelled:
+            session.rollback()
+            if run.abandoned:
+                return "lost", "abandoned after its time limit"
+            with self.sessions.begin() as cleanup:
+                if queue.mark_cancelled(cleanup, job.id, self.worker_id):
+                    return "cancelled", None
+            return "lost", "lease lost"
+        except (MisybotError, PermissionDenied) as error:
+            # The request itself is wrong (unknown SKU, not allowed): retrying cannot help.
+            session.rollback()
+            with self.sessions.begin() as cleanup:
+                queue.fail(cleanup, job.id, self.worker_id, str(error))
+            return "failed", str(error)
+        except (TransientError, OperationalError, DBAPIError, OSError, TimeoutError) as error:
+            session.rollback()
+            return "retry", f"{type(error).__name__}: {error}"
+        except Exception as error:  # noqa: BLE001 - an agent bug: retried, then failed, kept
+            logger.exception("worker.agent_error id=%s agent=%s", job.id, job.agent_type)
+            session.rollback()
+            return "retry", f"{type(error).__name__}: {error}"
+        finally:
+            session.close()
+
+    # ------------------------------------------------------------------------- delivery
+    async def _deliver_due(self) -> None:
+        settings = self.settings
+        due = await self._db(
+            self._tx, queue.claim_delivery, self.worker_id, 60.0, settings.delivery_attempts
+        )
+        for execution in due:
+            sender = (execution.context or {}).get("sender_id")
+            try:
+                if not sender:
+                    raise DeliveryError("no sender id in the execution context")
+                await push_result(
+                    self.http, settings.rasa_url, sender, execution.id, settings.rasa_token
+                )
+            except DeliveryError as error:
+                retry_in = queue.backoff_s(execution.delivery_attempts, 1.0, 60.0)
+                logger.warning(
+                    "worker.delivery_failed id=%s attempt=%d retry_in_s=%.1f error=%s",
+                    execution.id,
+                    execution.delivery_attempts,
+                    retry_in,
+                    error,
+                )
+                await self._db(self._tx, queue.delivery_failed, execution.id, str(error), retry_in)
+                continue
+            await self._db(self._tx, queue.delivery_done, execution.id)
+            logger.info("worker.delivered id=%s sender=%s", execution.id, sender)
+
+
+def run_worker(engine: Engine, concurrency: int | None = None) -> None:
+    """Run a worker until SIGINT/SIGTERM (``misybot worker``)."""
+    import signal
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await Worker(engine, concurrency=concurrency).run(stop)
+
+    asyncio.run(main())

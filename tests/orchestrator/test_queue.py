@@ -1,0 +1,322 @@
+"""The queue and its workers on a real database (SQLite, and PostgreSQL when it answers)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from agents_for_tests import Ledger, registry
+from aiohttp import web
+from sqlalchemy import func, select, text
+
+from misybot.db.models import AgentExecution, AgentSchedule, Alert
+from misybot.db.session import session_scope
+from misybot.enums import ExecutionStatus
+from misybot.orchestrator import queue
+from misybot.orchestrator.worker import Worker
+from misybot.settings import Settings, get_settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def settings(**changes) -> Settings:
+    defaults = {"lease_s": 2.0, "retry_base_s": 0.05, "retry_max_s": 0.2, "max_attempts": 3}
+    return dataclasses.replace(get_settings(), **{**defaults, **changes})
+
+
+def enqueue(sessions, company_id, agent_type="record", n=1, **fields) -> list[int]:
+    with session_scope(sessions) as session:
+        return [
+            queue.enqueue(
+                session,
+                company_id=company_id,
+                agent_type=agent_type,
+                context={"n": i, **fields.pop("context", {})},
+                **fields,
+            )
+            for i in range(n)
+        ]
+
+
+def statuses(sessions) -> dict[int, ExecutionStatus]:
+    with session_scope(sessions) as session:
+        rows = session.execute(select(AgentExecution.id, AgentExecution.status)).all()
+    return {row.id: ExecutionStatus(row.status) for row in rows}
+
+
+async def run_until(workers: list[Worker], done, timeout: float = 30.0) -> None:
+    """Run the workers until ``done()`` holds (or fail after ``timeout``)."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(worker.run(stop)) for worker in workers]
+    try:
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(done):
+            assert time.monotonic() < deadline, "the workers did not finish in time"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+def all_finished(sessions):
+    return lambda: all(s in queue.FINISHED for s in statuses(sessions).values())
+
+
+def test_priority_rule_follows_the_design_and_settings():
+    rules = get_settings().priorities
+    assert queue.priority_for("report", "streamliner", rules) == 10
+    assert queue.priority_for("alert_generator", "navigator", rules) == 9
+    assert queue.priority_for("inventory_monitor", None, rules) == 8
+    assert queue.priority_for("check_inventory", "hub", rules) == 5
+    custom = Settings.from_environ({"MISYBOT_PRIORITIES": "check_inventory=7"}).priorities
+    assert queue.priority_for("check_inventory", "streamliner", custom) == 7
+
+
+def test_claims_take_the_highest_priority_first_then_the_oldest(sessions, company_id):
+    low = enqueue(sessions, company_id, priority=5)[0]
+    high_old = enqueue(sessions, company_id, priority=9)[0]
+    high_new = enqueue(sessions, company_id, priority=9)[0]
+    top = enqueue(sessions, company_id, priority=10)[0]
+    with session_scope(sessions) as session:
+        views = {v.id: v.position for v in queue.active_executions(session, company_id)}
+    assert views == {top: 1, high_old: 2, high_new: 3, low: 4}
+    order = []
+    for _ in range(4):
+        with session_scope(sessions) as session:
+            order += [job.id for job in queue.claim(session, "w1", 30)]
+    assert order == [top, high_old, high_new, low]
+    with session_scope(sessions) as session:
+        assert queue.claim(session, "w1", 30) == []
+
+
+async def test_many_workers_run_every_job_exactly_once(engine, sessions, company_id):
+    # PostgreSQL: several workers (each its own claims, as separate processes would) share the
+    # queue; SQLite supports one worker process.
+    ledger = Ledger()
+    count = 40 if engine.dialect.name == "sqlite" else 200
+    ids = enqueue(sessions, company_id, n=count, context={"sleep_s": 0.005})
+    workers = [
+        Worker(engine, settings=settings(), registry=registry(ledger), concurrency=5, deliver=False)
+        for _ in range(1 if engine.dialect.name == "sqlite" else 4)
+    ]
+    await run_until(workers, all_finished(sessions))
+    assert set(statuses(sessions).values()) == {ExecutionStatus.SUCCEEDED}
+    assert ledger.overlaps == []
+    assert dict(ledger.runs) == {i: 1 for i in ids}
+
+
+def _process_url(engine) -> str:
+    """A URL another process can use for the same database (the private schema included)."""
+    if engine.dialect.name == "sqlite":
+        return engine.url.render_as_string(hide_password=False)
+    with engine.connect() as connection:
+        schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+    base = engine.url.render_as_string(hide_password=False)
+    return f"{base}?options={quote('-csearch_path=' + schema)}"
+
+
+async def test_a_killed_worker_s_job_completes_after_its_lease_expires(
+    engine, sessions, company_id
+):
+    (execution_id,) = enqueue(sessions, company_id, agent_type="sleepy")
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "worker_process.py"), _process_url(engine), "1.0"],
+        env={**os.environ, "MISYBOT_WORKER_CONCURRENCY": "2"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while statuses(sessions)[execution_id] != ExecutionStatus.RUNNING:
+            assert process.poll() is None and time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    killed_at = time.monotonic()
+    worker = Worker(engine, settings=settings(lease_s=1.0), registry=registry(), deliver=False)
+    await run_until([worker], all_finished(sessions))
+    assert time.monotonic() - killed_at >= 0.5  # not before the dead worker's lease ran out
+    with session_scope(sessions) as session:
+        row = session.get(AgentExecution, execution_id)
+    assert row.status == ExecutionStatus.SUCCEEDED
+    assert row.attempts == 2 and row.result == {"attempt": 2}
+
+
+class FakeRasa:
+    """A local server speaking Rasa's trigger_intent API; records what it was asked."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.calls: list[dict] = []
+        self.failures = failures
+
+    async def trigger(self, request: web.Request) -> web.Response:
+        if self.failures:
+            self.failures -= 1
+            return web.json_response({"message": "busy"}, status=503)
+        self.calls.append(
+            {
+                "sender": request.match_info["sender"],
+                "query": dict(request.query),
+                "body": await request.json(),
+            }
+        )
+        return web.json_response({"tracker": {}, "messages": []})
+
+
+@pytest.fixture
+async def fake_rasa(unused_tcp_port):
+    rasa = FakeRasa(failures=1)
+    app = web.Application()
+    app.router.add_post("/conversations/{sender}/trigger_intent", rasa.trigger)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    rasa.url = f"http://127.0.0.1:{unused_tcp_port}"
+    yield rasa
+    await runner.cleanup()
+
+
+async def test_transient_errors_are_retried_then_fail_and_the_user_is_told(
+    engine, sessions, company_id, fake_rasa
+):
+    (execution_id,) = enqueue(
+        sessions, company_id, agent_type="flaky", context={"sender_id": "+351 900 000 001"}
+    )
+    with session_scope(sessions) as session:
+        assert queue.request_delivery(session, execution_id)
+    worker = Worker(
+        engine,
+        settings=settings(rasa_url=fake_rasa.url, rasa_token="secret"),
+        registry=registry(),
+    )
+    await run_until([worker], lambda: len(fake_rasa.calls) == 1)
+    with session_scope(sessions) as session:
+        row = session.get(AgentExecution, execution_id)
+    assert row.status == ExecutionStatus.FAILED
+    assert row.attempts == 3
+    assert "supplier portal unreachable" in row.error
+    # Rasa was down for the first push: retried, then delivered once, and recorded.
+    assert row.response_sent and row.delivery_attempts == 2
+    (call,) = fake_rasa.calls
+    assert call["sender"] == "+351 900 000 001"
+    assert call["query"] == {"output_channel": "latest", "token": "secret"}
+    assert call["body"] == {
+        "name": "EXTERNAL_agent_result",
+        "entities": {"execution_id": str(execution_id)},
+    }
+
+
+async def test_an_agent_over_its_time_limit_is_retried_then_failed(engine, sessions, company_id):
+    (execution_id,) = enqueue(sessions, company_id, agent_type="slow_timeout", max_attempts=2)
+    worker = Worker(engine, settings=settings(), registry=registry(), deliver=False)
+    await run_until([worker], all_finished(sessions))
+    with session_scope(sessions) as session:
+        row = session.get(AgentExecution, execution_id)
+    assert (row.status, row.attempts) == (ExecutionStatus.FAILED, 2)
+    assert "timed out" in row.error
+
+
+async def test_stop_cancels_queued_and_running_executions_of_that_agent(
+    engine, sessions, company_id
+):
+    (running,) = enqueue(sessions, company_id, agent_type="looping")
+    worker = Worker(engine, settings=settings(), registry=registry(), concurrency=1, deliver=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        while statuses(sessions)[running] != ExecutionStatus.RUNNING:
+            await asyncio.sleep(0.05)
+        # The worker is busy (concurrency 1): these wait in the queue.
+        queued = enqueue(sessions, company_id, agent_type="looping", n=2)
+        (other,) = enqueue(sessions, company_id, agent_type="record")
+        with session_scope(sessions) as session:
+            counts = queue.cancel(session, company_id, "looping")
+        assert counts == {"queued": 2, "running": 1, "schedules": 0}
+        deadline = time.monotonic() + 10
+        while statuses(sessions)[other] != ExecutionStatus.SUCCEEDED:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    final = statuses(sessions)
+    assert final[running] == ExecutionStatus.CANCELLED
+    assert [final[i] for i in queued] == [ExecutionStatus.CANCELLED] * 2
+    with session_scope(sessions) as session:
+        # What the cancelled agent had written was rolled back; queued ones never started.
+        assert session.execute(select(func.count(Alert.id))).scalar_one() == 0
+        assert {
+            row.attempts
+            for row in session.execute(select(AgentExecution)).scalars()
+            if row.id in queued
+        } == {0}
+
+
+async def test_recurring_runs_survive_a_restart_until_stopped(engine, sessions, company_id):
+    with session_scope(sessions) as session:
+        schedule_id = queue.schedule(
+            session, company_id=company_id, agent_type="record", interval_s=1, context={}
+        ).id
+
+    def runs() -> int:
+        with session_scope(sessions) as session:
+            return session.execute(
+                select(func.count(AgentExecution.id)).where(
+                    AgentExecution.schedule_id == schedule_id,
+                    AgentExecution.status == ExecutionStatus.SUCCEEDED,
+                )
+            ).scalar_one()
+
+    first = Worker(engine, settings=settings(), registry=registry(), deliver=False)
+    await run_until([first], lambda: runs() >= 1)
+    # A new worker (after a restart of everything) carries on from the stored schedule.
+    second = Worker(engine, settings=settings(), registry=registry(), deliver=False)
+    await run_until([second], lambda: runs() >= 2)
+    with session_scope(sessions) as session:
+        assert queue.cancel(session, company_id, "record")["schedules"] == 1
+        assert session.get(AgentSchedule, schedule_id).active is False
+    done = runs()
+    third = Worker(engine, settings=settings(), registry=registry(), deliver=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(third.run(stop))
+    await asyncio.sleep(2.5)
+    stop.set()
+    await task
+    assert runs() == done
+
+
+def test_run_status_and_stop_as_the_chat_commands_use_them(sessions, company_id):
+    from misybot.enums import Role
+    from misybot.orchestrator import submit
+    from misybot.permissions import PermissionDenied
+    from misybot.testing import Builder
+
+    with session_scope(sessions) as session:
+        builder = Builder(session, "acme")
+        operator = builder.actor(builder.user("Olga Ops", Role.OPERATOR))
+        viewer = builder.actor(builder.user("Vic View", Role.VIEWER))
+        schedule_id, first = submit.start_recurring(
+            session, operator, "inventory_monitor", {"sender_id": "olga"}
+        )
+        report = submit.submit(session, viewer, "generate_report", {"sender_id": "vic"})
+    assert first.priority == 8 and report.priority == 5
+    with session_scope(sessions) as session:
+        status = submit.agent_status(session, viewer)
+        assert [(v.id, v.position) for v in status] == [
+            (first.execution_id, 1),
+            (report.execution_id, 2),
+        ]
+        assert session.get(AgentExecution, first.execution_id).schedule_id == schedule_id
+        with pytest.raises(PermissionDenied):
+            submit.stop_agent(session, viewer, "inventory_monitor")
+    with session_scope(sessions) as session:
+        stopped = submit.stop_agent(session, operator, "inventory_monitor")
+    assert stopped == {"queued": 1, "running": 0, "schedules": 1}
+    assert statuses(sessions)[report.execution_id] == ExecutionStatus.QUEUED
