@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install train db shell run test test-unit test-stories test-nlu validate lint bench clean lock
+.PHONY: help install train db worker shell run test test-unit test-stories test-nlu validate lint bench clean lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ validate: install ## Check the training data and domain (warnings fail)
 db: install ## Migrate the database (MISYBOT_DATABASE_URL) and load the demo data once
 	@$(BIN)/misybot db upgrade
 	@$(BIN)/misybot demo seed
+
+worker: install db ## Run an orchestrator worker (agent executions, recurring runs, pushed results)
+	@$(BIN)/misybot worker
 
 shell: install train db ## Talk to the assistant in the terminal (starts the action server)
 	@scripts/shell.sh
@@ -58,9 +61,11 @@ lint: install ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install train ## Latency figures: a whole turn (with/without TED), the inventory agent
+bench: install train ## Latency: inventory agent, a whole turn (with/without TED), queue, webhooks
 	$(BIN)/python bench/inventory_agent.py
 	$(BIN)/python bench/turn.py --model $(MODEL) --with-ted
+	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/webhook.py --model $(MODEL)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	@scripts/lock.sh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -53,12 +54,48 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def action_server_url() -> Iterator[str]:
-    """A real rasa_sdk action server serving ``actions/`` on a free port."""
+def demo_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite database with the demo data, private to this test session."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo-db') / 'misybot.db'}"
+    environment = {**os.environ, "MISYBOT_DATABASE_URL": url}
+    misybot = Path(sys.executable).with_name("misybot")
+    subprocess.run([str(misybot), "demo", "seed"], env=environment, check=True, capture_output=True)
+    return url
+
+
+@pytest.fixture(scope="session")
+def worker(demo_database_url: str) -> Iterator[subprocess.Popen]:
+    """A real orchestrator worker process on the session's demo database."""
+    misybot = Path(sys.executable).with_name("misybot")
+    process = subprocess.Popen(
+        [str(misybot), "worker"],
+        cwd=ROOT,
+        env={**os.environ, "MISYBOT_DATABASE_URL": demo_database_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    if process.poll() is not None:
+        raise RuntimeError(f"misybot worker exited with {process.returncode}")
+    yield process
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def action_server_url(demo_database_url: str) -> Iterator[str]:
+    """A real rasa_sdk action server serving ``actions/`` on the session's demo database."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
         cwd=ROOT,
+        # A generous inline deadline: these tests assert results, not the "working on it" path
+        # (tests/orchestrator cover that), and a loaded CI machine may render a chart slowly.
+        env={
+            **os.environ,
+            "MISYBOT_DATABASE_URL": demo_database_url,
+            "MISYBOT_INLINE_DEADLINE_S": "30",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -71,8 +108,8 @@ def action_server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def agent(model_path: Path, action_server_url: str):
-    """The trained assistant, loaded once, talking to the real action server."""
+def agent(model_path: Path, action_server_url: str, worker: subprocess.Popen):
+    """The trained assistant, loaded once, with the real action server and a worker."""
     from rasa.core.agent import Agent
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
