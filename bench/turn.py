@@ -19,7 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import action_endpoint, free_port, wait_for_http  # noqa: E402
+from conftest import action_endpoint  # noqa: E402
+
+from misybot.testing import free_port, wait_for_http  # noqa: E402
 
 MESSAGES = [
     "how many WID-220 do we have in Lisbon",

@@ -5,37 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
+
+from misybot.testing import (
+    DEFAULT_POSTGRES_URL,
+    empty_tables,
+    free_port,
+    migrated_sqlite,
+    postgres_schema,
+    postgres_unavailable,
+    wait_for_http,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "misybot.tar.gz"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+POSTGRES_URL = os.environ.get("MISYBOT_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
 @pytest.fixture(scope="session")
@@ -126,3 +117,33 @@ def action_endpoint(url: str):
     configured = read_endpoints_from_path(ROOT / "endpoints.yml").action
     configured.url = url
     return configured
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """PostgreSQL for the tests that run on both databases; skipped when it does not answer."""
+    reason = postgres_unavailable(POSTGRES_URL)
+    if reason:
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """One migrated schema for the session's PostgreSQL tests, dropped at the end."""
+    with postgres_schema(postgres_url) as engine:
+        yield engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path) -> Iterator[Engine]:
+    """A migrated, empty database: a fresh SQLite file, or the PostgreSQL schema emptied."""
+    if request.param == "sqlite":
+        engine = migrated_sqlite(tmp_path / "misybot.db")
+        yield engine
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("postgres_engine")
+    empty_tables(engine)
+    yield engine
+    empty_tables(engine)

@@ -16,7 +16,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from conftest_helpers import ROOT, free_port, wait_for_http
 
 from misybot.db.engine import create_db_engine
 from misybot.db.models import AgentExecution
@@ -25,7 +24,9 @@ from misybot.demo import seed_demo
 from misybot.orchestrator.registry import AgentSpec, default_registry
 from misybot.orchestrator.worker import Worker
 from misybot.settings import get_settings
-from misybot.testing import migrated_sqlite
+from misybot.testing import free_port, migrated_sqlite, wait_for_http
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.rasa_model
 TOKEN = "e2e-secret"
