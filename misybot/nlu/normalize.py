@@ -15,6 +15,8 @@ import spacy
 from spacy.matcher import Matcher
 from spacy.util import filter_spans
 
+from misybot.skus import canonical_sku
+
 _UNIT_DAYS = {"day", "days", "d", "dys"}
 _UNIT_WEEKS = {"week", "weeks", "wk", "wks", "w"}
 _UNIT_MONTHS = {"month", "months", "mo", "mos", "mth", "mths", "mnth", "mnths"}
@@ -254,9 +256,8 @@ class EntityNormalizer:
     # ----------------------------------------------------------------- SKUs
     @staticmethod
     def sku(text: str) -> str:
-        """Canonical SKU: upper case, no leading '#', inner blanks/underscores as one hyphen."""
-        cleaned = text.strip().lstrip("#").strip().upper()
-        return re.sub(r"[\s_\-]+", "-", cleaned)
+        """Canonical SKU, spelled as the store spells it (``misybot.skus.canonical_sku``)."""
+        return canonical_sku(text)
 
 
 def parse_number(text: str) -> int | float | None:
