@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RASA := $(BIN)/rasa
 MODEL := models/misybot.tar.gz
-TRAINING_INPUTS := config.yml domain.yml $(shell find data components misybot/nlu -name '*.yml' -o -name '*.py' 2>/dev/null | sort)
+TRAINING_INPUTS := config.yml $(shell find domain data components misybot/nlu -name '*.yml' -o -name '*.py' 2>/dev/null | sort)
 ACTIONS_PORT ?= 5055
 RASA_PORT ?= 5005
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -23,13 +23,13 @@ install: ## Create .venv (Python 3.10) with the locked dependencies; seconds whe
 
 $(MODEL): $(TRAINING_INPUTS) | install
 	@mkdir -p models
-	$(RASA) train --config config.yml --domain domain.yml --data data --out models --fixed-model-name misybot
+	$(RASA) train --config config.yml --domain domain --data data --out models --fixed-model-name misybot
 	@touch $(MODEL)
 
 train: install $(MODEL) ## Train the model when config, domain or data changed
 
 validate: install ## Check the training data and domain (warnings fail)
-	$(BIN)/python scripts/validate.py --config config.yml --domain domain.yml --data data --fail-on-warnings
+	$(BIN)/python scripts/validate.py --config config.yml --domain domain --data data --fail-on-warnings
 
 db: install ## Migrate the database (MISYBOT_DATABASE_URL) and load the demo data once
 	@$(BIN)/misybot db upgrade

@@ -5,37 +5,30 @@ then answer inline or say "working on it" and let the worker push the result lat
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from misybot.db.session import session_scope
+from actions.people import db, utter
+from misybot.commands import BY_INTENT
 from misybot.enums import ExecutionStatus
 from misybot.errors import MisybotError
+from misybot.identity import Sender
 from misybot.orchestrator import submit
 from misybot.orchestrator.queue import ExecutionView
+from misybot.permissions import PermissionDenied
+from misybot.replies import Reply, permission_variables, reply_for
 from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 POLL_S = 0.05
-Renderer = Callable[[CollectingDispatcher, dict], None]
-
-
-def _in_session(fn, *args):
-    with session_scope() as session:
-        return fn(session, *args)
-
-
-async def _db(fn, *args):
-    """A unit of work in a thread: the action server's event loop never waits on the database."""
-    return await asyncio.to_thread(_in_session, fn, *args)
 
 
 def describe(parameters: dict[str, Any]) -> str:
@@ -49,6 +42,7 @@ def context_from_tracker(tracker: Tracker, command: str, entities: dict[str, Any
         "command": command,
         "intent": (latest.get("intent") or {}).get("name"),
         "entities": entities,
+        "text": command_text(tracker, command),
         "sender_id": tracker.sender_id,
         "channel": tracker.get_latest_input_channel(),
         "message_id": latest.get("message_id"),
@@ -56,46 +50,59 @@ def context_from_tracker(tracker: Tracker, command: str, entities: dict[str, Any
     }
 
 
+def command_text(tracker: Tracker, command: str) -> str:
+    """What the user wrote when they asked for ``command`` (a form may have asked more since)."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") == command:
+            return event.get("text") or ""
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+def permission_reply(command: str, error: PermissionDenied) -> Reply:
+    return Reply(
+        "utter_permission_denied",
+        permission_variables(command, error.role.value, [r.value for r in error.allowed_roles]),
+    )
+
+
 async def run_command(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
+    sender: Sender,
     *,
     command: str,
-    agent_type: str,
     entities: dict[str, Any],
     shown: dict[str, Any],
-) -> None:
-    """Enqueue ``agent_type`` and answer inline if it finishes within the deadline."""
+) -> list[EventType]:
+    """Enqueue ``command``'s agent and answer inline if it finishes within the deadline."""
+    spec = BY_INTENT[command]
     words = command.replace("_", " ")
     context = context_from_tracker(tracker, command, entities)
-
-    def start(session):
-        actor = submit.actor_for_sender(session, context["channel"], tracker.sender_id)
-        return None if actor is None else submit.submit(session, actor, agent_type, context)
-
     try:
-        submitted = await _db(start)
-        if submitted is None:
-            dispatcher.utter_message(
-                response="utter_unknown_sender", command=words, details=describe(shown)
-            )
-            return
+        sender.actor.require(spec.operation)
+    except PermissionDenied as error:
+        utter(dispatcher, permission_reply(command, error))
+        return []
+    try:
+        submitted = await db(submit.submit, sender.actor, spec.agent_type, context)
         execution_id = submitted.execution_id
         deadline = time.monotonic() + get_settings().inline_deadline_s
         view = None
         while view is None and time.monotonic() < deadline:
             await asyncio.sleep(POLL_S)
-            view = await _db(submit.finished_view, execution_id)
+            view = await db(submit.finished_view, execution_id)
         if view is not None:
-            await _db(submit.answered_inline, execution_id)
+            await db(submit.answered_inline, execution_id)
         else:
-            view = await _db(submit.hand_over_or_finish, execution_id)
+            view = await db(submit.hand_over_or_finish, execution_id)
     except SQLAlchemyError as error:
         logger.warning("actions.orchestrator_unavailable command=%s error=%s", command, error)
         dispatcher.utter_message(
             response="utter_orchestrator_unavailable", command=words, details=describe(shown)
         )
-        return
+        return []
     if view is None:
         dispatcher.utter_message(
             response="utter_working_on_it",
@@ -103,22 +110,24 @@ async def run_command(
             details=describe(shown),
             execution_id=execution_id,
         )
-        return
-    render(dispatcher, view)
+        return []
+    return render(dispatcher, view)
 
 
 async def control(
-    dispatcher: CollectingDispatcher, tracker: Tracker, command: str, agent_type: str | None
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    sender: Sender,
+    command: str,
+    agent_type: str | None,
 ) -> None:
     """run_agent / stop_agent / agent_status: immediate changes to the company's queue."""
     words = command.replace("_", " ")
     agent = (agent_type or "agents").replace("_", " ")
     context = context_from_tracker(tracker, command, {"agent_type": agent_type})
+    actor = sender.actor
 
     def act(session):
-        actor = submit.actor_for_sender(session, context["channel"], tracker.sender_id)
-        if actor is None:
-            return None
         if command == "stop_agent":
             return submit.stop_agent(session, actor, agent_type)
         if command == "run_agent":
@@ -126,9 +135,12 @@ async def control(
         return submit.agent_status(session, actor)
 
     try:
-        outcome = await _db(act)
+        outcome = await db(act)
+    except PermissionDenied as error:
+        utter(dispatcher, permission_reply(command, error))
+        return
     except MisybotError as error:
-        dispatcher.utter_message(response="utter_agent_refused", command=words, reason=str(error))
+        dispatcher.utter_message(response="utter_conflict", command=words, message=str(error))
         return
     except SQLAlchemyError as error:
         logger.warning("actions.orchestrator_unavailable command=%s error=%s", command, error)
@@ -136,9 +148,7 @@ async def control(
             response="utter_orchestrator_unavailable", command=words, details=agent
         )
         return
-    if outcome is None:
-        dispatcher.utter_message(response="utter_unknown_sender", command=words, details=agent)
-    elif command == "stop_agent":
+    if command == "stop_agent":
         note = " and its recurring run ended" if outcome["schedules"] else ""
         dispatcher.utter_message(
             response="utter_agents_stopped",
@@ -164,72 +174,45 @@ async def control(
             + f", {round(v.age_s)} s old"
             for v in outcome
         )
-        dispatcher.utter_message(response="utter_agent_status", lines=lines)
+        kv_lines = f"AGENTS_ACTIVE: {len(outcome)}\n" + "\n".join(
+            f"EXECUTION_{v.id}: {v.agent_type.upper()}|"
+            + (f"QUEUED|{v.position}" if v.position else "RUNNING|0")
+            + f"|{round(v.age_s)}"
+            for v in outcome
+        )
+        dispatcher.utter_message(response="utter_agent_status", lines=lines, kv_lines=kv_lines)
 
 
-# ---------------------------------------------------------------------------------- rendering
-def _inventory(dispatcher: CollectingDispatcher, result: dict) -> None:
-    locations = "".join(
-        f"\n- {row['location']}: {row['quantity']}" for row in result.get("locations", [])
-    )
-    advice = "".join(f"\n{line}" for line in result.get("recommendations", [])[:2])
-    dispatcher.utter_message(
-        response="utter_inventory_status",
-        sku=result["sku"],
-        name=result["name"],
-        total=result["total_quantity"],
-        unit=result["unit"],
-        status=result["status"].replace("_", " "),
-        locations=locations,
-        advice=advice,
-    )
-
-
-def _report(dispatcher: CollectingDispatcher, result: dict) -> None:
-    summary = result.get("summary") or {}
-    figures = "".join(
-        f"\n- {key.replace('_', ' ')}: {value}"
-        for key, value in list(summary.items())[:5]
-        if not isinstance(value, dict | list)
-    )
-    dispatcher.utter_message(
-        response="utter_report_ready",
-        report_type=result["report_type"],
-        start=result["start"],
-        end=result["end"],
-        report_id=result["report_id"],
-        rows=result["row_count"],
-        csv_path=result["csv_path"],
-        summary=figures,
-    )
-
-
-RENDERERS: dict[str, Renderer] = {
-    "check_inventory": _inventory,
-    "generate_report": _report,
-}
-
-
-def render(dispatcher: CollectingDispatcher, view: ExecutionView) -> None:
-    """The reply for a finished execution, whether inline or pushed later."""
-    command = (view.context.get("command") or view.agent_type).replace("_", " ")
+def render(dispatcher: CollectingDispatcher, view: ExecutionView) -> list[EventType]:
+    """The reply for a finished execution, whether inline or pushed later; returns the slot
+    events that make its advertised follow-ups work (LEARN's topic, "yes" to a suggestion)."""
+    command = view.context.get("command") or view.agent_type
+    words = command.replace("_", " ")
     if view.status == ExecutionStatus.FAILED:
+        timed_out = "timed out" in (view.error or "")
         dispatcher.utter_message(
-            response="utter_agent_failed",
-            command=command,
+            response="utter_agent_timeout" if timed_out else "utter_agent_failed",
+            command=words,
             execution_id=view.id,
             error=view.error or "unknown error",
         )
-    elif view.status == ExecutionStatus.CANCELLED:
+        return []
+    if view.status == ExecutionStatus.CANCELLED:
         dispatcher.utter_message(
-            response="utter_agent_cancelled", command=command, execution_id=view.id
+            response="utter_agent_cancelled", command=words, execution_id=view.id
         )
-    else:
-        renderer = RENDERERS.get(view.agent_type)
-        if renderer is None:
-            dispatcher.utter_message(text=f"{command} (#{view.id}): done.")
-        else:
-            renderer(dispatcher, view.result or {})
+        return []
+    key = command if command in BY_INTENT else view.agent_type
+    reply = reply_for(key, view.result or {})
+    utter(dispatcher, reply)
+    spec = BY_INTENT.get(key)
+    events: list[EventType] = [SlotSet("topic", spec.topic if spec else "alerts")]
+    # "yes" picks the first "did you mean" suggestion; anything else forgets it.
+    suggested = reply.response == "utter_not_found_suggestions" and reply.buttons
+    events.append(SlotSet("follow_up", reply.buttons[0]["payload"] if suggested else None))
+    if "report_id" in reply.variables and reply.response == "utter_report_ready":
+        events.append(SlotSet("report_id", str(reply.variables["report_id"])))
+    return events
 
 
 class ActionDeliverAgentResult(Action):
@@ -244,7 +227,7 @@ class ActionDeliverAgentResult(Action):
         raw = next(tracker.get_latest_entity_values("execution_id"), None)
         try:
             execution_id = int(str(raw))
-            view = await _db(submit.result_for_sender, execution_id, tracker.sender_id)
+            view = await db(submit.result_for_sender, execution_id, tracker.sender_id)
         except (TypeError, ValueError, SQLAlchemyError):
             view = None
         if view is None or view.status not in (
@@ -254,5 +237,16 @@ class ActionDeliverAgentResult(Action):
         ):
             dispatcher.utter_message(response="utter_agent_result_unknown", execution_id=raw)
             return []
-        render(dispatcher, view)
-        return []
+        return render(dispatcher, view)
+
+
+def payload_command(payload: str | None) -> tuple[str, dict[str, Any]] | None:
+    """``/check_inventory{"sku": "WID-220"}`` as ``("check_inventory", {"sku": "WID-220"})``."""
+    if not payload or not payload.startswith("/"):
+        return None
+    intent, brace, rest = payload[1:].partition("{")
+    try:
+        entities = json.loads(brace + rest) if brace else {}
+    except json.JSONDecodeError:
+        return None
+    return (intent, entities) if intent in BY_INTENT and isinstance(entities, dict) else None

@@ -64,7 +64,7 @@ def train_with_ted(out_dir: Path) -> Path:
     config_path.write_text(config)
     rasa = Path(sys.executable).with_name("rasa")
     subprocess.run(
-        [str(rasa), "train", "--config", str(config_path), "--domain", "domain.yml",
+        [str(rasa), "train", "--config", str(config_path), "--domain", "domain",
          "--data", "data", "--out", str(out_dir), "--fixed-model-name", "ted"],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip

@@ -25,6 +25,18 @@ def _priorities(spec: str) -> dict[str, int]:
     return rules
 
 
+def _flag(value: str | None, default: bool) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off (anything else is an error)."""
+    if value is None or not value.strip():
+        return default
+    word = value.strip().lower()
+    if word in {"1", "true", "yes", "on"}:
+        return True
+    if word in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not an on/off value: {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration, read once from the environment."""
@@ -44,8 +56,8 @@ class Settings:
     rasa_url: str = DEFAULT_RASA_URL
     rasa_token: str | None = None
     delivery_attempts: int = 20
-    # Senders not linked to a user act as read-only guests of this company ("" refuses them).
-    guest_company: str = "demo"
+    # rasa shell / REST sender ids resolved as a user's e-mail or phone (see misybot.identity).
+    local_identities: bool = True
     recurring_interval_s: int = 900  # run_agent: every 15 minutes unless told
 
     @classmethod
@@ -66,7 +78,7 @@ class Settings:
             rasa_url=(env.get("MISYBOT_RASA_URL") or DEFAULT_RASA_URL).rstrip("/"),
             rasa_token=env.get("MISYBOT_RASA_TOKEN") or None,
             delivery_attempts=int(env.get("MISYBOT_DELIVERY_ATTEMPTS") or 20),
-            guest_company=env.get("MISYBOT_GUEST_COMPANY", "demo").strip(),
+            local_identities=_flag(env.get("MISYBOT_LOCAL_IDENTITIES"), default=True),
             recurring_interval_s=int(env.get("MISYBOT_RECURRING_INTERVAL_S") or 900),
         )
 

@@ -13,7 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+from domain_files import load_domain
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from misybot.commands import TOPICS  # noqa: E402
 
 WARNING = re.compile(r"(?:UserWarning|FutureWarning): (?P<message>.+)$")
 NOT_USED = re.compile(r"The utterance '(?P<name>utter_\w+)' is not used in any story or rule\.")
@@ -24,16 +27,18 @@ EXTERNAL_INTENT_NOT_IN_NLU = re.compile(
 )
 
 
-def responses_used_outside_stories(domain_file: Path, action_dirs: list[Path]) -> set[str]:
-    """Responses asked by forms, sent by custom actions or by Rasa's default actions."""
-    domain = yaml.safe_load(domain_file.read_text())
+def responses_used_outside_stories(domain_dir: Path, code_dirs: list[Path]) -> set[str]:
+    """Responses asked by forms, sent by custom actions or by Rasa's default actions, and the
+    LEARN lessons (``utter_learn_<topic>``, named from the topic at run time)."""
+    domain = load_domain(domain_dir)
     used = set(USED_BY_DEFAULT_ACTIONS)
     for form, spec in (domain.get("forms") or {}).items():
         for slot in spec.get("required_slots", []):
             used |= {f"utter_ask_{slot}", f"utter_ask_{form}_{slot}"}
-    for directory in action_dirs:
+    for directory in code_dirs:
         for source in directory.rglob("*.py"):
             used |= set(re.findall(r"[\"'](utter_\w+)[\"']", source.read_text()))
+    used |= {f"utter_learn_{topic}" for topic in TOPICS}
     return used
 
 
@@ -41,7 +46,7 @@ def main() -> int:
     command = [str(Path(sys.executable).with_name("rasa")), "data", "validate", *sys.argv[1:]]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     output = completed.stdout + completed.stderr
-    used = responses_used_outside_stories(Path("domain.yml"), [Path("actions")])
+    used = responses_used_outside_stories(Path("domain"), [Path("actions"), Path("misybot")])
     problems = []
     for line in output.splitlines():
         warning = WARNING.search(line)

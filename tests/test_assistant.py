@@ -8,6 +8,10 @@ import pytest
 
 pytestmark = pytest.mark.rasa_model
 
+# Demo users as local senders ("~…" keeps each test's conversation apart).
+ANA = "ana.ribeiro@misy-demo.example"  # admin, navigator persona
+JOAO = "joao.pereira@misy-demo.example"  # viewer, spring persona
+
 
 def _entities(parsed: dict, kind: str) -> list[dict]:
     return [entity for entity in parsed["entities"] if entity["entity"] == kind]
@@ -47,27 +51,29 @@ async def test_gibberish_falls_back_to_the_unknown_command_help(agent):
 
 
 async def test_missing_product_is_asked_for_and_the_answer_completes_the_command(agent):
-    sender = "form-user"
+    sender = f"{ANA}~form"
     first = await agent.handle_text("check stock pls", sender_id=sender)
     assert [r.get("text") for r in first] == [
-        "Which product? Send the SKU (e.g. WID-220) or the product name."
+        "Which product should I look at? Send the SKU (for example WID-220) or the product name,"
+        " and a location if you want one site only."
     ]
     second = await agent.handle_text("WID-220", sender_id=sender)
-    (reply,) = second
-    # The worker ran the inventory monitor within the inline deadline: the stock itself.
-    assert "**WID-220**" in reply["text"]
-    assert "blue widgets" in reply["text"]
+    # The worker ran the inventory monitor within the inline deadline: the stock itself, in
+    # Ana's navigator voice (analysis and next actions; Rasa sends each paragraph apart).
+    reply = "\n\n".join(r["text"] for r in second)
+    assert reply.startswith("**WID-220 — blue widgets**")
+    assert "**Analysis**" in reply and "Lisbon" in reply and "**Next actions**" in reply
 
 
 async def test_a_command_does_not_inherit_the_previous_commands_product(agent):
-    sender = "no-leak-user"
+    sender = f"{ANA}~no-leak"
     await agent.handle_text("how many WID-220 in Lisbon", sender_id=sender)
     replies = await agent.handle_text("check stock", sender_id=sender)
-    assert replies[0]["text"].startswith("Which product?")
+    assert replies[0]["text"].startswith("Which product should I look at?")
 
 
 async def test_report_form_asks_for_type_with_buttons_then_period(agent):
-    sender = "report-user"
+    sender = f"{ANA}~report"
     first = await agent.handle_text("i need a report", sender_id=sender)
     assert [button["title"] for button in first[0]["buttons"]] == [
         "Inventory",
@@ -76,22 +82,37 @@ async def test_report_form_asks_for_type_with_buttons_then_period(agent):
         "Financial",
     ]
     second = await agent.handle_text(first[0]["buttons"][1]["payload"], sender_id=sender)
-    assert second[0]["text"].startswith("Which period?")
+    assert second[0]["text"].startswith("Which period? For example today")
     third = await agent.handle_text("last month", sender_id=sender)
-    assert third[0]["text"].startswith("Your **sales** report for")
+    assert third[0]["text"].startswith("📊 Your **sales report** for")
 
 
 async def test_cancel_stops_a_form(agent):
-    sender = "cancel-user"
+    sender = f"{ANA}~cancel"
     await agent.handle_text("update stock", sender_id=sender)
     replies = await agent.handle_text("cancel", sender_id=sender)
-    assert [r["text"] for r in replies] == ["OK, cancelled."]
+    assert [r["text"] for r in replies] == ["OK, I've cancelled that request. Nothing was changed."]
     tracker = await agent.tracker_store.retrieve(sender)
     assert tracker.active_loop_name is None
 
 
-async def test_persona_switch_is_confirmed(agent):
-    replies = await agent.handle_text("switch to navigator mode", sender_id="persona-user")
-    assert "**navigator**" in replies[0]["text"]
-    tracker = await agent.tracker_store.retrieve("persona-user")
-    assert tracker.get_slot("persona") == "navigator"
+async def test_persona_switch_is_confirmed_in_the_new_voice_and_kept(agent):
+    sender = f"{JOAO}~persona"
+    before = await agent.handle_text("hello", sender_id=sender)
+    assert "🌱" in before[0]["text"]  # Joao's profile says spring
+    replies = await agent.handle_text("switch to processor mode", sender_id=sender)
+    assert replies[0]["text"] == "PERSONA: PROCESSOR\nSTATUS: OK"
+    tracker = await agent.tracker_store.retrieve(sender)
+    assert tracker.get_slot("persona") == "processor"
+    # Kept on the profile: a new conversation of the same user starts in the new voice.
+    again = await agent.handle_text("hi", sender_id=f"{JOAO}~persona-later")
+    assert again[0]["text"] == "STATUS: READY\nCOMMANDS: help"
+    await agent.handle_text("switch to spring mode", sender_id=sender)
+
+
+async def test_an_unregistered_sender_is_told_how_to_register(agent):
+    replies = await agent.handle_text(
+        "how many WID-220 in Lisbon", sender_id="visitor@elsewhere.example"
+    )
+    assert "not registered" in replies[0]["text"]
+    assert "visitor@elsewhere.example" in replies[0]["text"]

@@ -10,6 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+from domain_files import load_domain  # noqa: E402
 from nlu_overlap import examples, overlap  # noqa: E402
 
 CONTRACT_INTENTS = {
@@ -18,6 +19,8 @@ CONTRACT_INTENTS = {
     "supplier_performance", "run_agent", "stop_agent", "agent_status", "help", "greet", "goodbye",
     "affirm", "deny", "thank", "bot_challenge", "set_persona", "out_of_scope",
 }  # fmt: skip
+# Follow-ups the replies advertise (LEARN, a report's Share / Schedule).
+FOLLOW_UP_INTENTS = {"learn_more", "share_report", "schedule_report"}
 CONTRACT_ENTITIES = {
     "sku", "product", "quantity", "location", "supplier", "report_type", "date_range", "severity",
     "category", "alert_id", "agent_type", "persona",
@@ -32,29 +35,35 @@ def _training_counts() -> Counter:
 
 # Set by the orchestrator through trigger_intent, never predicted from user text.
 EXTERNAL_ENTITIES = {"execution_id"}
+FOLLOW_UP_ENTITIES = {"report_id"}
+INTENTS = CONTRACT_INTENTS | FOLLOW_UP_INTENTS
 
 
 def test_domain_declares_exactly_the_contract():
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    domain = load_domain(ROOT / "domain")
     user_intents = {name for name in domain["intents"] if not name.startswith("EXTERNAL_")}
-    assert user_intents == CONTRACT_INTENTS
-    assert set(domain["entities"]) - EXTERNAL_ENTITIES == CONTRACT_ENTITIES
+    assert user_intents == INTENTS
+    assert set(domain["entities"]) - EXTERNAL_ENTITIES - FOLLOW_UP_ENTITIES == CONTRACT_ENTITIES
 
 
 def test_every_intent_has_at_least_25_training_examples():
     counts = _training_counts()
-    assert {intent: counts[intent] for intent in CONTRACT_INTENTS if counts[intent] < 25} == {}
-    assert set(counts) == CONTRACT_INTENTS
+    assert {intent: counts[intent] for intent in INTENTS if counts[intent] < 25} == {}
+    assert set(counts) == INTENTS
 
 
 def test_held_out_set_has_8_or_more_per_intent_and_none_from_training():
     test_file = ROOT / "tests" / "nlu" / "test_data.yml"
     counts = Counter(intent for _, intent in examples(test_file))
-    assert {intent: counts[intent] for intent in CONTRACT_INTENTS if counts[intent] < 8} == {}
+    assert {intent: counts[intent] for intent in INTENTS if counts[intent] < 8} == {}
     assert overlap(ROOT / "data" / "nlu", test_file) == []
 
 
 def test_every_data_file_has_the_same_version():
-    files = [*ROOT.glob("data/**/*.yml"), ROOT / "domain.yml", ROOT / "tests" / "test_stories.yml"]
+    files = [
+        *ROOT.glob("data/**/*.yml"),
+        *ROOT.glob("domain/**/*.yml"),
+        ROOT / "tests" / "test_stories.yml",
+    ]
     versions = {path.name: yaml.safe_load(path.read_text()).get("version") for path in files}
     assert set(versions.values()) == {"3.1"}, versions

@@ -21,6 +21,13 @@ class DeliveryError(Exception):
     """Rasa did not accept the result (unreachable, or an error status); retried later."""
 
 
+def conversation_path(sender_id: str) -> str:
+    """``sender_id`` as a path segment of Rasa's HTTP API. Sanic does not decode path
+    parameters, so only what a path segment cannot hold is encoded: ``whatsapp:+351…`` and
+    e-mail addresses stay as they are, and name the same conversation the channel wrote to."""
+    return quote(sender_id, safe="!$&'()*+,;=:@~")
+
+
 async def push_result(
     http: aiohttp.ClientSession,
     rasa_url: str,
@@ -30,7 +37,7 @@ async def push_result(
     timeout_s: float = 30.0,
 ) -> dict:
     """Trigger the result intent in ``sender_id``'s conversation; returns Rasa's JSON answer."""
-    url = f"{rasa_url.rstrip('/')}/conversations/{quote(sender_id, safe='')}/trigger_intent"
+    url = f"{rasa_url.rstrip('/')}/conversations/{conversation_path(sender_id)}/trigger_intent"
     params = {"output_channel": "latest"}
     if token:
         params["token"] = token

@@ -8,16 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from misybot.db.models import Company
-from misybot.enums import Channel, Role
-from misybot.errors import NotFound
+from misybot.identity import resolve_sender
 from misybot.orchestrator import queue
 from misybot.permissions import Operation
 from misybot.settings import get_settings
-from misybot.store.tenancy import Actor, actor_for_identity
+from misybot.store.tenancy import Actor
 
 
 @dataclass(frozen=True)
@@ -27,20 +24,8 @@ class Submitted:
 
 
 def actor_for_sender(session: Session, channel: str | None, sender_id: str) -> Actor | None:
-    """The user behind ``sender_id`` on ``channel``, else a read-only guest of the guest company
-    (None when there is none: the caller tells the user they are unknown)."""
-    if channel in {c.value for c in Channel}:
-        try:
-            return actor_for_identity(session, Channel(channel), sender_id)
-        except NotFound:
-            pass
-    slug = get_settings().guest_company
-    if not slug:
-        return None
-    company = session.execute(select(Company).where(Company.slug == slug)).scalar_one_or_none()
-    if company is None:
-        return None
-    return Actor(company_id=company.id, company_slug=company.slug, role=Role.VIEWER)
+    """The registered user behind ``sender_id`` on input channel ``channel`` (None: unknown)."""
+    return resolve_sender(session, channel, sender_id, get_settings().local_identities).actor
 
 
 def submit(session: Session, actor: Actor, agent_type: str, context: dict[str, Any]) -> Submitted:

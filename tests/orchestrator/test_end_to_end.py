@@ -21,6 +21,7 @@ from misybot.db.engine import create_db_engine
 from misybot.db.models import AgentExecution
 from misybot.db.session import make_session_factory, session_scope
 from misybot.demo import seed_demo
+from misybot.orchestrator.delivery import conversation_path
 from misybot.orchestrator.registry import AgentSpec, default_registry
 from misybot.orchestrator.worker import Worker
 from misybot.settings import get_settings
@@ -140,36 +141,41 @@ async def say(http: aiohttp.ClientSession, rasa: str, sender: str, text: str) ->
 
 async def bot_texts(http: aiohttp.ClientSession, rasa: str, sender: str) -> list[str]:
     async with http.get(
-        f"{rasa}/conversations/{sender}/tracker", params={"token": TOKEN}
+        f"{rasa}/conversations/{conversation_path(sender)}/tracker", params={"token": TOKEN}
     ) as response:
         tracker = await response.json()
     return [event.get("text") or "" for event in tracker["events"] if event["event"] == "bot"]
 
 
+# A demo operator (local senders are users' e-mail addresses; "~…" names this conversation).
+SENDER = "marta.costa@misy-demo.example~e2e"
+
+
 async def test_quick_command_answers_inline_slow_one_is_pushed_later(servers, worker, demo_url):
     async with aiohttp.ClientSession() as http:
-        (inline,) = await say(http, servers["rasa"], "e2e-user", "how many WID-220 in Lisbon")
-        assert "**WID-220**" in inline and "in total" in inline and "Lisbon" in inline
+        (inline,) = await say(http, servers["rasa"], SENDER, "how many WID-220 in Lisbon")
+        # Marta's persona is streamliner: a glance with the SKU and the per-location figures.
+        assert "**WID-220**" in inline and "LIS " in inline
 
-        replies = await say(http, servers["rasa"], "e2e-user", "sales report for last week")
+        replies = await say(http, servers["rasa"], SENDER, "sales report for last week")
         (working,) = replies
-        assert working.startswith("Working on it: **generate report**")
-        execution_id = int(working.split("#")[1].split(".")[0])
+        assert working.startswith("⏳ #")
+        execution_id = int(working.split("#")[1].split(" ")[0])
 
         deadline = time.monotonic() + 60
         while True:
-            texts = await bot_texts(http, servers["rasa"], "e2e-user")
-            if any("report for" in t and "is ready" in t for t in texts):
+            texts = await bot_texts(http, servers["rasa"], SENDER)
+            if any(t.startswith("📊 sales #") for t in texts):
                 break
             assert time.monotonic() < deadline, f"no pushed result; bot said {texts}"
             await asyncio.sleep(0.2)
-        pushed = next(t for t in texts if "is ready" in t)
-        assert pushed.startswith("Your **sales** report for")
+        pushed = next(t for t in texts if t.startswith("📊 sales #"))
+        assert "ready" in pushed and ".csv" in pushed
         assert texts.index(pushed) > texts.index(working)
 
     engine = create_db_engine(demo_url)
     with session_scope(make_session_factory(engine)) as session:
         row = session.get(AgentExecution, execution_id)
         assert row.status == "succeeded" and row.deliver and row.response_sent
-        assert row.context["channel"] == "rest" and row.context["sender_id"] == "e2e-user"
+        assert row.context["channel"] == "rest" and row.context["sender_id"] == SENDER
     engine.dispose()

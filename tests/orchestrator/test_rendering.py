@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.orchestration import render
@@ -12,12 +12,16 @@ from misybot.enums import ExecutionStatus
 from misybot.orchestrator.queue import ExecutionView
 
 ROOT = Path(__file__).resolve().parents[2]
-RESPONSES = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]
+sys.path.insert(0, str(ROOT / "scripts"))
+from domain_files import load_domain  # noqa: E402
+
+RESPONSES = load_domain(ROOT / "domain")["responses"]
 
 
 def _text(message: dict) -> str:
     """The response text as Rasa fills it in (``{name}`` from the message's variables)."""
-    template = RESPONSES[message["response"]][0]["text"]
+    # The default voice: the variant without a persona condition.
+    template = next(v["text"] for v in RESPONSES[message["response"]] if "condition" not in v)
     return template.format(**{k: v for k, v in message.items() if k not in ("response",)})
 
 
@@ -39,7 +43,9 @@ def test_a_failed_execution_tells_the_user_with_its_id_and_the_error():
     render(dispatcher, _view(ExecutionStatus.FAILED, error="TransientError: portal down"))
     (message,) = dispatcher.messages
     text = _text({"response": message["response"], **_variables(message)})
-    assert text.startswith("Sorry, **generate report** (#42) failed: TransientError: portal down")
+    assert text.startswith(
+        "❌ Sorry, **generate report** (#42) failed: TransientError: portal down"
+    )
 
 
 def test_a_cancelled_execution_says_so():
@@ -47,7 +53,7 @@ def test_a_cancelled_execution_says_so():
     render(dispatcher, _view(ExecutionStatus.CANCELLED))
     (message,) = dispatcher.messages
     assert _text({"response": message["response"], **_variables(message)}) == (
-        "**generate report** (#42) was cancelled before it finished."
+        "✖️ **generate report** (#42) was cancelled before it finished."
     )
 
 

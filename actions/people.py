@@ -1,0 +1,132 @@
+"""Who is writing: the session start resolves the sender to a registered user and fills the
+profile slots (persona, role, user, company) every reply and permission check relies on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from misybot.db.session import session_scope
+from misybot.identity import Sender, resolve_sender, set_persona
+from misybot.replies import Reply
+from misybot.settings import get_settings
+
+PROFILE_SLOTS = ("persona", "user_id", "company_id", "role", "user_name")
+
+
+def _in_session(fn, *args):
+    with session_scope() as session:
+        return fn(session, *args)
+
+
+async def db(fn, *args):
+    """A unit of work in a thread: the action server's event loop never waits on the database."""
+    return await asyncio.to_thread(_in_session, fn, *args)
+
+
+def utter(dispatcher: CollectingDispatcher, reply: Reply) -> None:
+    """Send ``reply``'s response with its variables and follow-up buttons."""
+    if reply.buttons:
+        dispatcher.utter_message(response=reply.response, buttons=reply.buttons, **reply.variables)
+    else:
+        dispatcher.utter_message(response=reply.response, **reply.variables)
+
+
+def transport_of(tracker: Tracker) -> str | None:
+    """The input channel of the conversation, or — before its first message is logged — the
+    one our connectors name in the message metadata (None for ``rasa shell``/REST)."""
+    channel = tracker.get_latest_input_channel()
+    if channel:
+        return channel
+    metadata = tracker.get_slot("session_started_metadata") or {}
+    return metadata.get("transport") if isinstance(metadata, dict) else None
+
+
+async def identify(tracker: Tracker) -> Sender:
+    """The sender of this conversation and, if registered, their actor (read fresh each time)."""
+    transport = transport_of(tracker)
+    local = get_settings().local_identities
+    return await db(resolve_sender, transport, tracker.sender_id, local)
+
+
+def profile_events(tracker: Tracker, sender: Sender) -> list[EventType]:
+    """Slot events that bring the profile slots in line with ``sender`` (none if they are)."""
+    actor = sender.actor
+    wanted: dict[str, Any] = dict.fromkeys(PROFILE_SLOTS)
+    if actor is not None:
+        wanted.update(
+            persona=actor.persona.value if actor.persona else None,
+            user_id=actor.user_id,
+            company_id=actor.company_id,
+            role=actor.role.value,
+            user_name=actor.user_name,
+        )
+    return [
+        SlotSet(slot, value) for slot, value in wanted.items() if tracker.get_slot(slot) != value
+    ]
+
+
+class ActionSessionStart(Action):
+    """Start a session: carry slots over, then fill the profile slots from the sender's user."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events: list[EventType] = [SessionStarted()]
+        carried = {
+            name: value
+            for name, value in tracker.slots.items()
+            if value is not None
+            and name not in PROFILE_SLOTS
+            and name != "session_started_metadata"
+        }
+        events += [SlotSet(name, value) for name, value in carried.items()]
+        sender = await identify(tracker)
+        # The profile is authoritative (a persona changed on another channel, a role revoked).
+        events += [SlotSet(slot, None) for slot in PROFILE_SLOTS]
+        if sender.actor is not None:
+            events += [
+                SlotSet(slot, value)
+                for slot, value in {
+                    "persona": sender.actor.persona.value if sender.actor.persona else None,
+                    "user_id": sender.actor.user_id,
+                    "company_id": sender.actor.company_id,
+                    "role": sender.actor.role.value,
+                    "user_name": sender.actor.user_name,
+                }.items()
+            ]
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+
+class ActionSetPersona(Action):
+    """Switch the reply style: kept on the user's profile, confirmed in the new voice."""
+
+    def name(self) -> str:
+        return "action_set_persona"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        from misybot.enums import Persona
+
+        requested = next(tracker.get_latest_entity_values("persona"), None)
+        sender = await identify(tracker)
+        previous = sender.actor.persona.value if sender.actor and sender.actor.persona else None
+        if requested not in {p.value for p in Persona}:
+            dispatcher.utter_message(response="utter_ask_persona")
+            # The slot mapping may have stored an unknown style: keep the profile's.
+            return [SlotSet("persona", previous)]
+        if sender.actor is not None:
+            await db(set_persona, sender.actor, Persona(requested))
+        # The confirmation is rendered before this action's events apply: name the new style
+        # explicitly so it reads right, and the slot (set by the mapping) is already the new one.
+        dispatcher.utter_message(response="utter_persona_set", persona=requested)
+        return [SlotSet("persona", requested)]
