@@ -101,6 +101,7 @@ class Worker:
         # Whether a claim may find something: not after one came back short, until a NOTIFY,
         # a timer or a schedule says otherwise (saves a claim per finished execution).
         self._look = True
+        self._notifications = 0  # NOTIFYs received so far
         self._delivery_wanted = False
         self._next_due = None
         self._delivery_task: asyncio.Task | None = None
@@ -154,6 +155,7 @@ class Worker:
             connection.poll()
             if connection.notifies:
                 connection.notifies.clear()
+                self._notifications += 1
                 self._look = True
                 self._wakeup()
 
@@ -186,14 +188,16 @@ class Worker:
                     await self._housekeeping()
                 free = self.concurrency - len(self._running)
                 if free > 0 and self._look:
+                    notifications = self._notifications
                     try:
                         claimed = await self._db(self._claim, free)
                     except (OperationalError, DBAPIError) as error:
                         logger.warning("worker.claim_failed error=%s", error)
                         await asyncio.sleep(1)
                         continue
-                    # A short batch means nothing more is claimable until there is news.
-                    self._look = len(claimed) == free
+                    # A short batch means nothing more is claimable until there is news (a
+                    # NOTIFY during the claim may be about work its snapshot did not see).
+                    self._look = len(claimed) == free or self._notifications != notifications
                     for job in claimed:
                         task = asyncio.create_task(self._guarded(job))
                         self._running.add(task)
