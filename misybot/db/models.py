@@ -429,6 +429,17 @@ class AgentExecution(Base):
     schedule_id = Column(Integer, ForeignKey("agent_schedules.id", ondelete="SET NULL"), index=True)
 
 
+# Claims read queued executions in this order (misybot.orchestrator.queue.claim).
+Index(
+    "ix_agent_executions_claim",
+    AgentExecution.priority.desc(),
+    AgentExecution.available_at,
+    AgentExecution.id,
+    postgresql_where=text("status = 'queued'"),
+    sqlite_where=text("status = 'queued'"),
+)
+
+
 class AgentSchedule(Base):
     """A recurring agent run (``run_agent``), active until stopped; survives restarts."""
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, union_all, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from misybot.db.models import AgentExecution, AgentSchedule
@@ -23,6 +24,13 @@ from misybot.enums import ExecutionStatus
 NOTIFY_CHANNEL = "misybot_executions"
 FINISHED = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
 ACTIVE = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+
+# The hot path (enqueue, claim, finish, renew) runs statements built once here, on the table
+# rather than the mapped class: no statement construction, cache-key walk or ORM bookkeeping per
+# job (they cost more than the database work itself). ``Database`` is a Session or a Connection.
+Database = Session | Connection
+_executions = AgentExecution.__table__
+_columns = _executions.c
 
 
 @dataclass(frozen=True)
@@ -63,14 +71,23 @@ def priority_for(agent_type: str, persona: str | None, rules: Mapping[str, int])
     return max(candidates)
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def is_postgres(db: Database) -> bool:
+    dialect = db.get_bind().dialect if isinstance(db, Session) else db.dialect
+    return dialect.name == "postgresql"
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, '')").bindparams(channel=NOTIFY_CHANNEL)
 
 
 def notify(session: Session) -> None:
-    """Wake idle PostgreSQL workers when this transaction commits (a no-op elsewhere)."""
-    if is_postgres(session):
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    """Wake idle PostgreSQL workers when this transaction commits (a no-op elsewhere); once per
+    transaction, however many jobs it enqueues."""
+    if not is_postgres(session):
+        return
+    transaction = session.get_transaction()
+    if session.info.get("misybot_notified") is not transaction:
+        session.execute(_NOTIFY)
+        session.info["misybot_notified"] = transaction
 
 
 def enqueue(
@@ -87,37 +104,28 @@ def enqueue(
 ) -> int:
     """Add an execution to the queue; returns its id (visible to workers on commit)."""
     now = utc_now()
-    execution = AgentExecution(
-        company_id=company_id,
-        user_id=user_id,
-        agent_type=agent_type,
-        priority=priority,
-        status=ExecutionStatus.QUEUED,
-        context=dict(context),
-        attempts=0,
-        max_attempts=max_attempts,
-        created_at=now,
-        available_at=available_at or now,
-        schedule_id=schedule_id,
-    )
-    session.add(execution)
-    session.flush()
+    execution_id = session.execute(
+        _ENQUEUE,
+        {
+            "company_id": company_id,
+            "user_id": user_id,
+            "agent_type": agent_type,
+            "priority": priority,
+            "status": ExecutionStatus.QUEUED,
+            "context": dict(context),
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "created_at": now,
+            "available_at": available_at or now,
+            "updated_at": now,
+            "schedule_id": schedule_id,
+        },
+    ).inserted_primary_key[0]
     notify(session)
-    return execution.id
+    return execution_id
 
 
-def _claimable(now: datetime):
-    """Queued and due, or running under a lease that expired (its worker died)."""
-    return or_(
-        and_(
-            AgentExecution.status == ExecutionStatus.QUEUED,
-            AgentExecution.available_at <= now,
-        ),
-        and_(
-            AgentExecution.status == ExecutionStatus.RUNNING,
-            AgentExecution.lease_expires_at < now,
-        ),
-    )
+_ENQUEUE = insert(_executions)
 
 
 CLAIM_ORDER = (
@@ -127,134 +135,182 @@ CLAIM_ORDER = (
 )
 
 
-def claim(session: Session, worker_id: str, lease_s: float, limit: int = 1) -> list[Job]:
-    """Take up to ``limit`` executions for ``worker_id`` under a lease of ``lease_s`` seconds."""
-    now = utc_now()
-    candidates = (
-        select(AgentExecution.id).where(_claimable(now)).order_by(*CLAIM_ORDER).limit(limit)
-    )
-    if is_postgres(session):
-        # One statement: lock the best unlocked rows (others' claims are skipped) and take them.
-        rows = session.execute(
-            update(AgentExecution)
-            .where(
-                AgentExecution.id.in_(
-                    candidates.with_for_update(skip_locked=True).scalar_subquery()
-                )
-            )
-            .values(_claim_values(worker_id, now, lease_s))
-            .returning(*_JOB_COLUMNS)
-            .execution_options(synchronize_session=False)
-        ).all()
-        return sorted((Job(*row) for row in rows), key=lambda job: job.id)
-    ids = session.execute(candidates).scalars().all()
-    claimed = []
-    for execution_id in ids:
-        # Compare-and-set: on PostgreSQL the row is already locked; on SQLite this is the claim.
-        taken = session.execute(
-            update(AgentExecution)
-            .where(AgentExecution.id == execution_id, _claimable(now))
-            .values(_claim_values(worker_id, now, lease_s))
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken:
-            claimed.append(execution_id)
-    if not claimed:
-        return []
-    rows = session.execute(
-        select(*_JOB_COLUMNS).where(AgentExecution.id.in_(claimed)).order_by(*CLAIM_ORDER)
-    ).all()
-    return [Job(*row) for row in rows]
-
-
-_JOB_COLUMNS = (
-    AgentExecution.id,
-    AgentExecution.agent_type,
-    AgentExecution.company_id,
-    AgentExecution.user_id,
-    AgentExecution.context,
-    AgentExecution.attempts,
-    AgentExecution.max_attempts,
-    AgentExecution.cancel_requested,
-)
-
-
-def _claim_values(worker_id: str, now: datetime, lease_s: float) -> dict:
-    return {
+def _claim_statements():
+    """(PostgreSQL claim, portable candidate query, portable compare-and-set)."""
+    now, batch = bindparam("now"), bindparam("batch")
+    order = (_columns.priority.desc(), _columns.available_at, _columns.id)
+    queued = and_(_columns.status == ExecutionStatus.QUEUED, _columns.available_at <= now)
+    expired = and_(_columns.status == ExecutionStatus.RUNNING, _columns.lease_expires_at < now)
+    claim_values = {
         "status": ExecutionStatus.RUNNING,
-        "attempts": AgentExecution.attempts + 1,
-        "lease_owner": worker_id,
-        "lease_expires_at": now + timedelta(seconds=lease_s),
+        "attempts": _columns.attempts + 1,
+        "lease_owner": bindparam("worker_id"),
+        "lease_expires_at": bindparam("lease_until"),
         "started_at": now,
         "updated_at": now,
     }
 
+    # Queued rows and rows whose lease expired are looked up apart, each through its own index
+    # in claim order (a single OR'd query sorts every queued row on every claim), locked with
+    # SKIP LOCKED so concurrent claims take different rows, then merged; taken in one statement.
+    def due(condition, name):
+        columns = (_columns.id, _columns.priority, _columns.available_at)
+        query = select(*columns).where(condition).order_by(*order).limit(batch)
+        return query.with_for_update(skip_locked=True).cte(name)
 
-def _owned(execution_id: int, worker_id: str):
+    due_queued, due_expired = due(queued, "due_queued"), due(expired, "due_expired")
+    merged = union_all(select(due_queued), select(due_expired)).subquery("due")
+    best = (
+        select(merged.c.id)
+        .order_by(merged.c.priority.desc(), merged.c.available_at, merged.c.id)
+        .limit(batch)
+    )
+    postgres = (
+        update(_executions)
+        .where(_columns.id.in_(best.scalar_subquery()))
+        .values(claim_values)
+        .returning(*_CLAIMED_COLUMNS)
+    )
+    # Elsewhere (SQLite: one worker process, BEGIN IMMEDIATE) pick, then compare-and-set.
+    candidates = select(_columns.id).where(or_(queued, expired)).order_by(*order).limit(batch)
+    take = (
+        update(_executions)
+        .where(_columns.id == bindparam("execution_id"), or_(queued, expired))
+        .values(claim_values)
+    )
+    return postgres, candidates, take
+
+
+_JOB_FIELDS = (
+    "id",
+    "agent_type",
+    "company_id",
+    "user_id",
+    "context",
+    "attempts",
+    "max_attempts",
+    "cancel_requested",
+)
+# What a claim reads back: the job, and what orders a batch.
+_CLAIMED_COLUMNS = [_columns[name] for name in _JOB_FIELDS] + [
+    _columns.priority,
+    _columns.available_at,
+]
+_CLAIM_POSTGRES, _CLAIM_CANDIDATES, _CLAIM_ONE = _claim_statements()
+
+
+def claim(db: Database, worker_id: str, lease_s: float, limit: int = 1) -> list[Job]:
+    """Take up to ``limit`` executions for ``worker_id`` under a lease of ``lease_s`` seconds,
+    best first. On PostgreSQL one statement, safe under any number of concurrent claimers (it
+    needs no transaction of its own); elsewhere call it inside a write transaction."""
+    now = utc_now()
+    params = {
+        "now": now,
+        "batch": limit,
+        "worker_id": worker_id,
+        "lease_until": now + timedelta(seconds=lease_s),
+    }
+    if is_postgres(db):
+        rows = db.execute(_CLAIM_POSTGRES, params).all()
+    else:
+        claimed = [
+            execution_id
+            for execution_id in db.execute(_CLAIM_CANDIDATES, params).scalars().all()
+            if db.execute(_CLAIM_ONE, {**params, "execution_id": execution_id}).rowcount
+        ]
+        if not claimed:
+            return []
+        rows = db.execute(select(*_CLAIMED_COLUMNS).where(_columns.id.in_(claimed))).all()
+    rows.sort(key=lambda row: (-row.priority, row.available_at, row.id))
+    return [Job(*row[: len(_JOB_FIELDS)]) for row in rows]
+
+
+def _owned():
     return and_(
-        AgentExecution.id == execution_id,
-        AgentExecution.status == ExecutionStatus.RUNNING,
-        AgentExecution.lease_owner == worker_id,
+        _columns.id == bindparam("execution_id"),
+        _columns.status == ExecutionStatus.RUNNING,
+        _columns.lease_owner == bindparam("worker_id"),
     )
 
 
-def renew(session: Session, execution_id: int, worker_id: str, lease_s: float) -> tuple[bool, bool]:
-    """Extend the lease; returns (still owned, cancellation requested)."""
+def _finish_statement(**values):
+    """Ending an execution: one statement, which applies only while the caller holds the lease."""
+    now = bindparam("now")
+    return (
+        update(_executions)
+        .where(_owned())
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=now,
+            updated_at=now,
+            available_at=now,
+            **values,
+        )
+    )
+
+
+_COMPLETE = _finish_statement(status=ExecutionStatus.SUCCEEDED, result=bindparam("outcome"))
+_FAIL = _finish_statement(status=ExecutionStatus.FAILED, error=bindparam("outcome"))
+_CANCELLED = _finish_statement(status=ExecutionStatus.CANCELLED)
+
+
+def _finish(db: Database, statement, execution_id: int, worker_id: str, outcome=None) -> bool:
+    params = {
+        "execution_id": execution_id,
+        "worker_id": worker_id,
+        "now": utc_now(),
+        "outcome": outcome,
+    }
+    return bool(db.execute(statement, params).rowcount)
+
+
+_RENEW = (
+    update(_executions)
+    .where(
+        _columns.id.in_(bindparam("execution_ids", expanding=True)),
+        _columns.status == ExecutionStatus.RUNNING,
+        _columns.lease_owner == bindparam("worker_id"),
+    )
+    .values(lease_expires_at=bindparam("lease_until"), updated_at=bindparam("now"))
+)
+_STILL_OWNED = select(_columns.id, _columns.cancel_requested).where(
+    _columns.id.in_(bindparam("execution_ids", expanding=True)),
+    _columns.status == ExecutionStatus.RUNNING,
+    _columns.lease_owner == bindparam("worker_id"),
+)
+
+
+def renew(
+    db: Database, execution_ids: list[int], worker_id: str, lease_s: float
+) -> dict[int, bool]:
+    """Extend the leases of all of a worker's running executions at once; returns, for each one
+    it still holds, whether cancellation was requested (the others' leases were lost)."""
+    if not execution_ids:
+        return {}
     now = utc_now()
-    owned = session.execute(
-        update(AgentExecution)
-        .where(_owned(execution_id, worker_id))
-        .values(lease_expires_at=now + timedelta(seconds=lease_s), updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    cancel = session.execute(
-        select(AgentExecution.cancel_requested).where(AgentExecution.id == execution_id)
-    ).scalar_one_or_none()
-    return bool(owned), bool(cancel)
+    params = {
+        "execution_ids": list(execution_ids),
+        "worker_id": worker_id,
+        "now": now,
+        "lease_until": now + timedelta(seconds=lease_s),
+    }
+    db.execute(_RENEW, params)
+    return {row.id: bool(row.cancel_requested) for row in db.execute(_STILL_OWNED, params)}
 
 
-def cancel_requested(session: Session, execution_id: int) -> bool:
-    return bool(
-        session.execute(
-            select(AgentExecution.cancel_requested).where(AgentExecution.id == execution_id)
-        ).scalar_one_or_none()
-    )
-
-
-def _finish(
-    session: Session, execution_id: int, worker_id: str, status: ExecutionStatus, **values
-) -> bool:
-    now = utc_now()
-    return bool(
-        session.execute(
-            update(AgentExecution)
-            .where(_owned(execution_id, worker_id))
-            .values(
-                status=status,
-                lease_owner=None,
-                lease_expires_at=None,
-                finished_at=now,
-                updated_at=now,
-                available_at=now,
-                **values,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    )
-
-
-def complete(session: Session, execution_id: int, worker_id: str, result: dict) -> bool:
+def complete(db: Database, execution_id: int, worker_id: str, result: dict) -> bool:
     """Record the result; False when the lease was lost (the caller must roll back)."""
-    return _finish(session, execution_id, worker_id, ExecutionStatus.SUCCEEDED, result=result)
+    return _finish(db, _COMPLETE, execution_id, worker_id, result)
 
 
-def fail(session: Session, execution_id: int, worker_id: str, error: str) -> bool:
+def fail(db: Database, execution_id: int, worker_id: str, error: str) -> bool:
     """Give up on the execution, keeping the error."""
-    return _finish(session, execution_id, worker_id, ExecutionStatus.FAILED, error=error)
+    return _finish(db, _FAIL, execution_id, worker_id, error)
 
 
-def mark_cancelled(session: Session, execution_id: int, worker_id: str) -> bool:
-    return _finish(session, execution_id, worker_id, ExecutionStatus.CANCELLED)
+def mark_cancelled(db: Database, execution_id: int, worker_id: str) -> bool:
+    return _finish(db, _CANCELLED, execution_id, worker_id)
 
 
 def backoff_s(attempt: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
@@ -263,26 +319,33 @@ def backoff_s(attempt: int, base_s: float, max_s: float, rng: random.Random | No
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
+_RETRY = (
+    update(_executions)
+    .where(_owned())
+    .values(
+        status=ExecutionStatus.QUEUED,
+        lease_owner=None,
+        lease_expires_at=None,
+        error=bindparam("outcome"),
+        available_at=bindparam("available_at"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
 def retry_later(
-    session: Session, execution_id: int, worker_id: str, error: str, delay_s: float
+    db: Database, execution_id: int, worker_id: str, error: str, delay_s: float
 ) -> bool:
     """Put the execution back in the queue after ``delay_s`` (a transient error)."""
     now = utc_now()
-    return bool(
-        session.execute(
-            update(AgentExecution)
-            .where(_owned(execution_id, worker_id))
-            .values(
-                status=ExecutionStatus.QUEUED,
-                lease_owner=None,
-                lease_expires_at=None,
-                error=error,
-                available_at=now + timedelta(seconds=delay_s),
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    )
+    params = {
+        "execution_id": execution_id,
+        "worker_id": worker_id,
+        "outcome": error,
+        "now": now,
+        "available_at": now + timedelta(seconds=delay_s),
+    }
+    return bool(db.execute(_RETRY, params).rowcount)
 
 
 def cancel(session: Session, company_id: int, agent_type: str | None = None) -> dict[str, int]:

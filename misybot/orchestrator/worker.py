@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,7 +39,7 @@ from misybot.store.tenancy import Actor, actor_for_user
 logger = logging.getLogger(__name__)
 
 SQLITE_POLL_S = 0.1  # SQLite has no NOTIFY: an idle worker looks again this often
-POSTGRES_IDLE_S = 5.0  # a safety net only: NOTIFY wakes idle PostgreSQL workers at once
+POSTGRES_IDLE_S = 1.0  # a safety net only: NOTIFY wakes idle PostgreSQL workers at once
 HOUSEKEEPING_S = 1.0  # schedules and delivery retries
 
 
@@ -89,10 +89,19 @@ class Worker:
         self.on_finished = on_finished
         self.sessions = sessionmaker(bind=engine, future=True, expire_on_commit=False)
         self.postgres = engine.dialect.name == "postgresql"
-        # Agents and DB calls run here; sized so heartbeats never wait behind agents.
+        # A PostgreSQL claim is a single statement: it needs no BEGIN/COMMIT round trips.
+        self.autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgres else None
+        )
+        # Agents and DB calls run here; sized so lease renewals never wait behind agents.
         self.pool = ThreadPoolExecutor(self.concurrency + 4, thread_name_prefix="misybot-worker")
         self._wake: asyncio.Event | None = None
         self._running: set[asyncio.Task] = set()
+        self._runs: dict[int, RunContext] = {}  # the executions whose leases this worker holds
+        # Whether a claim may find something: not after one came back short, until a NOTIFY,
+        # a timer or a schedule says otherwise (saves a claim per finished execution).
+        self._look = True
+        self._notifications = 0  # NOTIFYs received so far
         self._delivery_wanted = False
         self._next_due = None
         self._delivery_task: asyncio.Task | None = None
@@ -103,17 +112,22 @@ class Worker:
 
     def _tx(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self.sessions.begin() as session:
-            self._relaxed_commit(session)
+            if self.postgres:
+                self._relaxed_commit(session.connection())
             return fn(session, *args)
 
-    def _relaxed_commit(self, session: Session) -> None:
+    def _claim(self, free: int) -> list[queue.Job]:
+        if not self.postgres:
+            return self._tx(queue.claim, self.worker_id, self.settings.lease_s, free)
+        with self.autocommit.connect() as connection:
+            self._relaxed_commit(connection)
+            return queue.claim(connection, self.worker_id, self.settings.lease_s, free)
+
+    def _relaxed_commit(self, connection: Connection) -> None:
         """On PostgreSQL, do not wait for the WAL flush at commit. A database crash can lose only
         the last moments of worker transactions, atomically, and a lost claim, result or retry
         is redone after the lease expires (at-least-once, as for a dead worker). Enqueues (the
         action server's) stay fully synchronous: submitted work is never lost."""
-        if not self.postgres:
-            return
-        connection = session.connection()
         # Once per pooled connection (a round trip per transaction cost as much as the work).
         # Should the transaction that sets it roll back, the setting lapses: only slower.
         if not connection.info.get("misybot_relaxed_commit"):
@@ -141,6 +155,8 @@ class Worker:
             connection.poll()
             if connection.notifies:
                 connection.notifies.clear()
+                self._notifications += 1
+                self._look = True
                 self._wakeup()
 
         loop.add_reader(connection.fileno(), on_readable)
@@ -164,35 +180,39 @@ class Worker:
         loop = asyncio.get_running_loop()
         async with aiohttp.ClientSession() as http, self._listening():
             self.http = http
+            leases = asyncio.create_task(self._keep_leases())
             while not stop.is_set():
                 self._wake.clear()
                 if loop.time() - last_housekeeping >= HOUSEKEEPING_S:
                     last_housekeeping = loop.time()
                     await self._housekeeping()
                 free = self.concurrency - len(self._running)
-                claimed = []
-                if free > 0:
+                if free > 0 and self._look:
+                    notifications = self._notifications
                     try:
-                        claimed = await self._db(
-                            self._tx, queue.claim, self.worker_id, self.settings.lease_s, free
-                        )
+                        claimed = await self._db(self._claim, free)
                     except (OperationalError, DBAPIError) as error:
                         logger.warning("worker.claim_failed error=%s", error)
                         await asyncio.sleep(1)
-                for job in claimed:
-                    task = asyncio.create_task(self._guarded(job))
-                    self._running.add(task)
-                    task.add_done_callback(self._task_done)
-                if claimed and len(claimed) == free:
-                    continue
-                if claimed and len(self._running) < self.concurrency:
-                    continue  # there may be more right away
-                timeout = SQLITE_POLL_S if not self.postgres else await self._idle_timeout()
-                with contextlib.suppress(asyncio.TimeoutError):
+                        continue
+                    # A short batch means nothing more is claimable until there is news (a
+                    # NOTIFY during the claim may be about work its snapshot did not see).
+                    self._look = len(claimed) == free or self._notifications != notifications
+                    for job in claimed:
+                        task = asyncio.create_task(self._guarded(job))
+                        self._running.add(task)
+                        task.add_done_callback(self._task_done)
+                    if self._look:
+                        continue
+                timeout = SQLITE_POLL_S if not self.postgres else self._idle_timeout()
+                try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
+                except asyncio.TimeoutError:
+                    self._look = True  # a poll (SQLite), a retry or lease coming due, a safety net
             stop_waiter.cancel()
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
+            leases.cancel()
             if self._delivery_task is not None:
                 await asyncio.gather(self._delivery_task, return_exceptions=True)
         self.pool.shutdown(wait=False)
@@ -200,14 +220,19 @@ class Worker:
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._running.discard(task)
-        self._wakeup()
+        if self._look:  # a free slot matters only when there may be more to claim
+            self._wakeup()
 
-    async def _idle_timeout(self) -> float:
+    def _idle_timeout(self) -> float:
         """Sleep until the next retry, lease expiry or scheduled run (NOTIFY covers new work);
         housekeeping refreshes that time every second and retries we schedule lower it."""
         if self._next_due is None:
             return POSTGRES_IDLE_S
-        return min(POSTGRES_IDLE_S, max(0.01, (self._next_due - utc_now()).total_seconds()))
+        remaining = (self._next_due - utc_now()).total_seconds()
+        if remaining <= 0:
+            self._next_due = None  # passed: claim once, then wait for housekeeping's next time
+            return 0
+        return min(POSTGRES_IDLE_S, remaining)
 
     def _due_at(self, moment) -> None:
         if moment is not None and (self._next_due is None or moment < self._next_due):
@@ -222,6 +247,7 @@ class Worker:
                 self.settings.max_attempts,
             )
             if created:
+                self._look = True
                 logger.info("worker.scheduled executions=%s", created)
             if self.postgres:
                 self._next_due = await self._db(self._tx, queue.next_wakeup)
@@ -238,8 +264,14 @@ class Worker:
             logger.exception("worker.execution_crashed id=%s agent=%s", job.id, job.agent_type)
 
     async def _execute(self, job: queue.Job) -> None:
+        run = self._runs[job.id] = RunContext(execution_id=job.id, attempt=job.attempts)
+        try:
+            await self._execute_holding_lease(job, run)
+        finally:
+            del self._runs[job.id]
+
+    async def _execute_holding_lease(self, job: queue.Job, run: RunContext) -> None:
         spec = self.registry.get(job.agent_type)
-        run = RunContext(execution_id=job.id, attempt=job.attempts)
         if spec is None:
             await self._db(self._tx, queue.fail, job.id, self.worker_id, "unknown agent type")
             return await self._finished(job, "failed")
@@ -248,7 +280,6 @@ class Worker:
             error = f"gave up after {job.max_attempts} attempts (worker lost)"
             await self._db(self._tx, queue.fail, job.id, self.worker_id, error)
             return await self._finished(job, "failed")
-        heartbeat = asyncio.create_task(self._heartbeat(job, run))
         timeout = spec.timeout_s or self.settings.agent_timeout_s
         work = asyncio.get_running_loop().run_in_executor(self.pool, self._run_sync, job, spec, run)
         try:
@@ -256,8 +287,6 @@ class Worker:
         except asyncio.TimeoutError:
             run.abandon()  # the thread stops at its next check and rolls back
             outcome, error = "retry", f"timed out after {timeout:g} s"
-        finally:
-            heartbeat.cancel()
         if outcome == "retry":
             outcome = await self._db(self._tx, self._retry_or_fail, job, error)
         logger.info(
@@ -301,18 +330,25 @@ class Worker:
         queue.fail(session, job.id, self.worker_id, error)
         return "failed"
 
-    async def _heartbeat(self, job: queue.Job, run: RunContext) -> None:
+    async def _keep_leases(self) -> None:
+        """Renew the leases of all running executions in one statement every third of a lease;
+        tell a run to stop when its lease was lost or cancellation was requested."""
         interval = max(self.settings.lease_s / 3, 0.05)
         while True:
             await asyncio.sleep(interval)
-            try:
-                owned, cancel = await self._db(
-                    self._tx, queue.renew, job.id, self.worker_id, self.settings.lease_s
-                )
-            except (OperationalError, DBAPIError):
+            runs = dict(self._runs)
+            if not runs:
                 continue
-            if not owned or cancel:
-                run.cancel_event.set()
+            try:
+                held = await self._db(
+                    self._tx, queue.renew, list(runs), self.worker_id, self.settings.lease_s
+                )
+            except (OperationalError, DBAPIError) as error:
+                logger.warning("worker.renew_failed error=%s", error)
+                continue
+            for execution_id, run in runs.items():
+                if held.get(execution_id, True):  # lost, or cancellation requested
+                    run.cancel_event.set()
 
     @staticmethod
     def _prepare(session: Session, job: queue.Job) -> tuple[bool, Actor]:
@@ -324,7 +360,8 @@ class Worker:
         """Run the agent and record its result in one transaction (all or nothing)."""
         session = self.sessions()
         try:
-            self._relaxed_commit(session)
+            if self.postgres:
+                self._relaxed_commit(session.connection())
             # On SQLite the agent's transaction holds the write lock: read these in a short one.
             cancel, actor = (
                 self._prepare(session, job) if self.postgres else self._tx(self._prepare, job)

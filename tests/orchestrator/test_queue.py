@@ -97,6 +97,43 @@ def test_claims_take_the_highest_priority_first_then_the_oldest(sessions, compan
         assert queue.claim(session, "w1", 30) == []
 
 
+def test_a_job_whose_lease_expired_is_claimed_again_in_priority_order(sessions, company_id):
+    low = enqueue(sessions, company_id, priority=5)[0]
+    (urgent,) = enqueue(sessions, company_id, priority=9)
+    with session_scope(sessions) as session:
+        # A worker takes the urgent job and dies: its lease (zero seconds here) runs out.
+        assert [job.id for job in queue.claim(session, "dead", 0)] == [urgent]
+    newer_low = enqueue(sessions, company_id, priority=5)[0]
+    with session_scope(sessions) as session:
+        jobs = queue.claim(session, "alive", 30, limit=3)
+    assert [job.id for job in jobs] == [urgent, low, newer_low]
+    assert [job.attempts for job in jobs] == [2, 1, 1]
+    with session_scope(sessions) as session:
+        # The dead worker's late result is refused: the job is someone else's now.
+        assert not queue.complete(session, urgent, "dead", {"late": True})
+        assert queue.complete(session, urgent, "alive", {"on": "time"})
+        assert session.get(AgentExecution, urgent).result == {"on": "time"}
+
+
+def test_one_renewal_extends_all_held_leases_and_reports_lost_and_cancelled_ones(
+    sessions, company_id
+):
+    (taken_over,) = enqueue(sessions, company_id)
+    (stopped,) = enqueue(sessions, company_id, agent_type="looping")
+    (held,) = enqueue(sessions, company_id)
+    with session_scope(sessions) as session:
+        assert len(queue.claim(session, "w1", 0, limit=3)) == 3  # leases already expired
+    with session_scope(sessions) as session:
+        # Another worker takes over the oldest, and the user stops the looping agent.
+        assert [job.id for job in queue.claim(session, "w2", 30)] == [taken_over]
+        assert queue.cancel(session, company_id, "looping")["running"] == 1
+    with session_scope(sessions) as session:
+        renewed = queue.renew(session, [taken_over, stopped, held], "w1", 30)
+    assert renewed == {stopped: True, held: False}  # taken_over is w2's now
+    with session_scope(sessions) as session:
+        assert queue.claim(session, "w3", 30, limit=3) == []  # renewed: nothing expired
+
+
 async def test_many_workers_run_every_job_exactly_once(engine, sessions, company_id):
     # PostgreSQL: several workers (each its own claims, as separate processes would) share the
     # queue; SQLite supports one worker process.
