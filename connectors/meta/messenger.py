@@ -155,11 +155,14 @@ class MessengerOutput(GraphOutput):
         return f"{self.config.base_url}/{self.config.send_node}/messages"
 
     async def _envelope(self, recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:
-        envelope: dict[str, Any] = {"recipient": {"id": recipient_id}, "message": message}
-        if await self.inside_session_window(recipient_id):
-            envelope["messaging_type"] = "RESPONSE"
-        elif self.config.outside_window_tag:
-            envelope.update(messaging_type="MESSAGE_TAG", tag=self.config.outside_window_tag)
+        envelope: dict[str, Any] = {
+            "recipient": {"id": recipient_id},
+            "messaging_type": "RESPONSE",
+            "message": message,
+        }
+        tag = self.config.outside_window_tag
+        if tag and not await self.inside_session_window(recipient_id):
+            envelope.update(messaging_type="MESSAGE_TAG", tag=tag)
         return envelope
 
     async def acknowledge(self, recipient_id: str, message_id: str | None) -> None:
