@@ -23,6 +23,7 @@ from sanic.response import HTTPResponse
 from connectors.core.runtime import ChannelRuntime
 from connectors.core.sending import HttpSender, SendResult
 from connectors.core.signatures import hub_challenge, valid_hub_signature
+from connectors.core.tuning import channel_tuning
 from misybot.channels.inbox import Inbox, StoredMessage
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
@@ -126,17 +127,7 @@ class GraphConfig:
             send_node=str(credentials.get("send_node") or "me"),
             templates=dict(credentials.get("templates") or {}),
             outside_window_tag=tag or None,
-            rate_limit_per_minute=int(
-                credentials.get("rate_limit_per_minute") or env.rate_limit_per_minute
-            ),
-            rate_limit_window_s=float(
-                credentials.get("rate_limit_window_s") or env.rate_limit_window_s
-            ),
-            max_body_bytes=env.max_body_bytes,
-            send_attempts=int(credentials.get("send_attempts") or env.send_attempts),
-            send_backoff_s=float(credentials.get("send_backoff_s") or env.send_backoff_s),
-            sends_per_second=float(credentials.get("sends_per_second") or sends_per_second),
-            concurrent_turns=int(credentials.get("concurrent_turns") or env.concurrent_turns),
+            **channel_tuning(credentials, env, sends_per_second),
         )
 
     def missing(self, *, account_required: bool = False) -> list[str]:

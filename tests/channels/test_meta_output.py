@@ -11,42 +11,19 @@ from connectors.core.sending import HttpSender
 from connectors.meta.graph import GraphConfig
 from connectors.meta.messenger import InstagramOutput, MessengerOutput
 from connectors.meta.whatsapp_cloud import WhatsAppCloudOutput
-from connectors.testing import GraphStandIn
-from misybot.channels.inbox import Inbox
 from misybot.channels.media import MediaUnavailable, fetch_whatsapp_media
 from misybot.channels.messages import InboundMessage
 from misybot.db.models import OutboundMessage
-from misybot.db.session import make_session_factory, session_scope
+from misybot.db.session import session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus
-from misybot.testing import migrated_sqlite
 
-VERSION = "v23.0"
+VERSION = "v23.0"  # what the stand-in (tests/channels/conftest.py) serves
 PHONE_NUMBER_ID = "106540352242922"
 TOKENS = {"whatsapp": "wa-token", "messenger": "page-token", "instagram": "ig-token"}
 REPORT_BUTTONS = [
     {"title": title, "payload": f'/generate_report{{"report_type": "{title.lower()}"}}'}
     for title in ("Inventory", "Sales", "Supplier", "Financial")
 ]
-
-
-@pytest.fixture(scope="module")
-def graph():
-    standin = GraphStandIn(
-        version=VERSION,
-        phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_token=TOKENS["whatsapp"],
-        messenger_token=TOKENS["messenger"],
-        instagram_token=TOKENS["instagram"],
-    ).start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def inbox(tmp_path):
-    engine = migrated_sqlite(tmp_path / "out.db")
-    yield Inbox(make_session_factory(engine))
-    engine.dispose()
 
 
 def config(graph, product: str, **overrides) -> GraphConfig:

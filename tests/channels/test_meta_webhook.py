@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from connectors.core.signatures import hub_signature
 from connectors.testing import (
-    GraphStandIn,
     RasaProcess,
     messaging_event,
     messaging_webhook,
@@ -31,7 +30,7 @@ from misybot.testing import migrated_sqlite
 pytestmark = pytest.mark.rasa_model
 
 ROOT = Path(__file__).resolve().parents[2]
-VERSION = "v23.0"
+VERSION = "v23.0"  # what the stand-in (tests/channels/conftest.py) serves
 APP_SECRET = "meta-app-secret-0123456789abcdef"
 VERIFY_TOKEN = "meta-verify-token"
 PHONE_NUMBER_ID = "106540352242922"
@@ -39,19 +38,6 @@ PAGE_ID = "104420000000001"
 IG_ACCOUNT_ID = "17841400000000001"
 TOKENS = {"whatsapp": "wa-token", "messenger": "page-token", "instagram": "ig-token"}
 CHANNELS = ("whatsapp_cloud", "messenger", "instagram")
-
-
-@pytest.fixture(scope="module")
-def graph():
-    standin = GraphStandIn(
-        version=VERSION,
-        phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_token=TOKENS["whatsapp"],
-        messenger_token=TOKENS["messenger"],
-        instagram_token=TOKENS["instagram"],
-    ).start()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture(scope="module")
