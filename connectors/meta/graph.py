@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 GRAPH_API_URL = "https://graph.facebook.com"
 GRAPH_API_VERSION = "v23.0"
+# Meta batches many events into one delivery; refusing a big one would have it retried for days.
+MIN_MAX_BODY_BYTES = 1024 * 1024
 SESSION_WINDOW = timedelta(hours=24)
 
 
@@ -127,7 +129,10 @@ class GraphConfig:
             send_node=str(credentials.get("send_node") or "me"),
             templates=dict(credentials.get("templates") or {}),
             outside_window_tag=tag or None,
-            **channel_tuning(credentials, env, sends_per_second),
+            **{
+                **channel_tuning(credentials, env, sends_per_second),
+                "max_body_bytes": max(env.max_body_bytes, MIN_MAX_BODY_BYTES),
+            },
         )
 
     def missing(self, *, account_required: bool = False) -> list[str]:
@@ -175,13 +180,17 @@ class GraphOutput(OutputChannel):
         """Show the user their message was seen and an answer is coming."""
         raise NotImplementedError
 
+    def address(self, recipient_id: str) -> str:
+        """The user's address as the store spells it (identities and the 24-hour window)."""
+        return recipient_id
+
     async def inside_session_window(self, recipient_id: str) -> bool:
         """Whether free-form messages may still be sent (the user wrote within 24 hours)."""
         if self.stored is not None:
             return True  # answering a message just received
         if recipient_id not in self._window_open:
             last: datetime | None = await asyncio.to_thread(
-                self.inbox.last_inbound_at, self.channel, recipient_id
+                self.inbox.last_inbound_at, self.channel, self.address(recipient_id)
             )
             self._window_open[recipient_id] = (
                 last is not None and utc_now() - last <= SESSION_WINDOW
@@ -222,7 +231,7 @@ class GraphOutput(OutputChannel):
         await asyncio.to_thread(
             self.inbox.record_outbound,
             channel=self.channel,
-            recipient=recipient_id,
+            recipient=self.address(recipient_id),
             body=body,
             status=accepted if result.ok else DeliveryStatus.FAILED,
             attempts=result.attempts,

@@ -184,6 +184,9 @@ class WhatsAppCloudOutput(GraphOutput):
     def messages_url(self) -> str:
         return f"{self.config.base_url}/{self.config.account_id}/messages"
 
+    def address(self, recipient_id: str) -> str:
+        return f"+{recipient_id.removeprefix('+')}"  # stored as +E.164, like Twilio's WhatsApp
+
     def _envelope(self, recipient_id: str, kind: str, content: dict[str, Any]) -> dict[str, Any]:
         return {
             "messaging_product": "whatsapp",

@@ -74,7 +74,7 @@ def outbound(inbox) -> list[OutboundMessage]:
 
 async def test_whatsapp_text_goes_to_the_number_with_the_bearer_token_in_chunks(graph, inbox):
     to = "351910000101"
-    user_wrote(inbox, Channel.WHATSAPP, f"{to}", 1)
+    user_wrote(inbox, Channel.WHATSAPP, f"+{to}", 1)
     text = "\n\n".join(f"**Section {i}**\n" + "Stock is fine here. " * 60 for i in range(5))
     await whatsapp(graph, inbox).send_text_message(to, text)
     sent = graph.messages_to(to)
@@ -90,6 +90,7 @@ async def test_whatsapp_text_goes_to_the_number_with_the_bearer_token_in_chunks(
     }
     records = outbound(inbox)
     assert [o.status for o in records] == [DeliveryStatus.QUEUED] * 2
+    assert {o.recipient_address for o in records} == {f"+{to}"}  # as Twilio's WhatsApp records
     assert [o.provider_message_id for o in records] == [r.answer["messages"][0]["id"] for r in sent]
 
 
@@ -103,7 +104,7 @@ async def test_whatsapp_buttons_become_the_widget_their_count_and_titles_allow(
     graph, inbox, count, title, widget
 ):
     to = f"35191100{count:02d}{len(title):02d}"
-    user_wrote(inbox, Channel.WHATSAPP, to, 1)
+    user_wrote(inbox, Channel.WHATSAPP, f"+{to}", 1)
     buttons = [{"title": title, "payload": f'/choose{{"n": {n}}}'} for n in range(count)]
     await whatsapp(graph, inbox).send_text_with_buttons(to, "Which one?", buttons)
     (sent,) = graph.messages_to(to)
@@ -123,7 +124,7 @@ async def test_whatsapp_buttons_become_the_widget_their_count_and_titles_allow(
 
 async def test_whatsapp_report_chart_and_csv_go_by_link(graph, inbox):
     to = "351910000103"
-    user_wrote(inbox, Channel.WHATSAPP, to, 1)
+    user_wrote(inbox, Channel.WHATSAPP, f"+{to}", 1)
     channel = whatsapp(graph, inbox)
     await channel.send_image_url(to, "https://bot.example.com/reports/demo/chart.png")
     await channel.send_attachment(to, "https://bot.example.com/reports/demo/sales.csv")
@@ -137,7 +138,7 @@ async def test_whatsapp_report_chart_and_csv_go_by_link(graph, inbox):
 
 async def test_whatsapp_outside_24_hours_sends_the_configured_template(graph, inbox):
     to = "351910000104"
-    user_wrote(inbox, Channel.WHATSAPP, f"{to}", 30)
+    user_wrote(inbox, Channel.WHATSAPP, f"+{to}", 30)
     templates = {
         "utter_agent_result": {"name": "agent_result", "language": "pt_PT"},
         "default": {"name": "generic_update", "language": "en"},
@@ -158,7 +159,7 @@ async def test_whatsapp_outside_24_hours_sends_the_configured_template(graph, in
 
 async def test_whatsapp_inside_24_hours_sends_free_text(graph, inbox):
     to = "351910000105"
-    user_wrote(inbox, Channel.WHATSAPP, to, 23)
+    user_wrote(inbox, Channel.WHATSAPP, f"+{to}", 23)
     await whatsapp(graph, inbox, templates={"default": {"name": "x"}}).send_text_message(to, "hi")
     (sent,) = graph.messages_to(to)
     assert sent.payload["type"] == "text"
@@ -178,7 +179,7 @@ async def test_whatsapp_read_receipt_and_typing_indicator(graph, inbox):
 
 async def test_a_refused_send_is_recorded_with_the_graph_error(graph, inbox):
     to = "351910000107"
-    user_wrote(inbox, Channel.WHATSAPP, to, 1)
+    user_wrote(inbox, Channel.WHATSAPP, f"+{to}", 1)
     await whatsapp(graph, inbox, access_token="expired").send_text_message(to, "hello")
     attempts = [r for r in graph.requests if r.recipient == to]
     assert [r.status for r in attempts] == [401]  # not retried
@@ -188,7 +189,7 @@ async def test_a_refused_send_is_recorded_with_the_graph_error(graph, inbox):
 
 async def test_transient_graph_errors_are_retried(graph, inbox):
     to = "351910000108"
-    user_wrote(inbox, Channel.WHATSAPP, to, 1)
+    user_wrote(inbox, Channel.WHATSAPP, f"+{to}", 1)
     graph.fail[to] = [503, 429]
     await whatsapp(graph, inbox).send_text_message(to, "hello")
     assert [r.status for r in graph.requests if r.recipient == to] == [503, 429, 200]
