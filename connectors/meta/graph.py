@@ -331,12 +331,19 @@ class GraphInput(InputChannel):
         return None
 
     async def _with_receipt(self, on_new_message: OnNewMessage, message: UserMessage) -> None:
+        """Process ``message``; meanwhile tell the user it was seen (never delaying the turn)."""
         output = message.output_channel
         if isinstance(output, GraphOutput):
-            task = asyncio.ensure_future(output.acknowledge(message.sender_id, message.message_id))
+            task = asyncio.ensure_future(self._acknowledge(output, message))
             self._receipt_tasks.add(task)
             task.add_done_callback(self._receipt_tasks.discard)
         await on_new_message(message)
+
+    async def _acknowledge(self, output: GraphOutput, message: UserMessage) -> None:
+        try:
+            await output.acknowledge(message.sender_id, message.message_id)
+        except Exception:  # a courtesy: its failure must not surface anywhere else
+            logger.warning("meta.receipt.failed channel=%s", self.channel_name, exc_info=True)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         webhook = Blueprint(f"{self.channel_name}_webhook", __name__)
