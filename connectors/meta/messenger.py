@@ -138,6 +138,11 @@ def quick_replies(buttons: Sequence[dict[str, Any]]) -> list[dict[str, str]] | N
     return replies if replies and fits and len(replies) <= MAX_QUICK_REPLIES else None
 
 
+def _option_title(button: dict[str, Any]) -> str:
+    title = str(button.get("title") or "")
+    return f"{title}: {button['url']}" if button.get("url") else title
+
+
 class MessengerOutput(GraphOutput):
     """Replies through the Send API: plain text in chunks, quick replies, URL buttons, images."""
 
@@ -172,7 +177,7 @@ class MessengerOutput(GraphOutput):
             )
 
     async def _send(
-        self, recipient_id: str, message: dict[str, Any], body: str, media=None
+        self, recipient_id: str, message: dict[str, Any], body: str, media: list[str] | None = None
     ) -> None:
         await self.deliver(
             recipient_id, await self._envelope(recipient_id, message), body=body, media=media
@@ -188,46 +193,40 @@ class MessengerOutput(GraphOutput):
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
-        links = [b for b in buttons if b.get("url")]
+        """URL buttons → a button template (Messenger, ≤3); others → quick replies (≤13);
+        whatever does not fit → numbered text."""
         plain = markdown_to_plain(text)
+        links = [b for b in buttons if b.get("url")]
         if (
             self.url_button_template
             and links
             and len(links) == len(buttons) <= MAX_URL_BUTTONS
             and 0 < len(plain) <= MAX_BUTTON_TEMPLATE_TEXT
         ):
-            template = {
-                "template_type": "button",
-                "text": plain,
-                "buttons": [
-                    {
-                        "type": "web_url",
-                        "url": b["url"],
-                        "title": str(b.get("title") or b["url"])[:20],
-                    }
-                    for b in links
-                ],
-            }
-            body = "\n".join([plain, *(f"{b.get('title')}: {b['url']}" for b in links)])
-            await self._send(
-                recipient_id, {"attachment": {"type": "template", "payload": template}}, body
-            )
+            await self._send_button_template(recipient_id, plain, links)
             return
         replies = None if links else quick_replies(buttons)
         if replies is None:
-            options = [
-                {"title": f"{b.get('title')}: {b['url']}" if b.get("url") else b.get("title")}
-                for b in buttons
-            ]
+            options = [{"title": _option_title(b)} for b in buttons]
             await self.send_text_message(recipient_id, numbered_options(text, options))
             return
         *leading, last = self._chunks(text) or [""]
         for chunk in leading:
             await self._send(recipient_id, {"text": chunk}, chunk)
+        message = {"text": last, "quick_replies": replies}
+        await self._send(recipient_id, message, numbered_options(last, buttons))
+
+    async def _send_button_template(
+        self, recipient_id: str, text: str, links: list[dict[str, Any]]
+    ) -> None:
+        buttons = [
+            {"type": "web_url", "url": b["url"], "title": str(b.get("title") or b["url"])[:20]}
+            for b in links
+        ]
+        template = {"template_type": "button", "text": text, "buttons": buttons}
+        body = "\n".join([text, *(_option_title(b) for b in links)])
         await self._send(
-            recipient_id,
-            {"text": last, "quick_replies": replies},
-            numbered_options(last, buttons),
+            recipient_id, {"attachment": {"type": "template", "payload": template}}, body
         )
 
     async def send_quick_replies(

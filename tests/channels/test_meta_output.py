@@ -312,3 +312,14 @@ async def test_instagram_quick_replies_and_tag_outside_24_hours(graph, inbox):
         "Inventory", "Sales", "Supplier", "Financial"
     ]  # fmt: skip
     assert sent.payload["tag"] == "HUMAN_AGENT"
+
+
+async def test_instagram_url_buttons_become_numbered_links(graph, inbox):
+    igsid = "7001000000000003"
+    user_wrote(inbox, Channel.INSTAGRAM, igsid, 1)
+    buttons = [{"title": "Open report", "url": "https://bot.example.com/r/1"}]
+    await messenger(graph, inbox, InstagramOutput).send_text_with_buttons(igsid, "Ready", buttons)
+    (sent,) = graph.messages_to(igsid)
+    assert sent.payload["message"] == {
+        "text": "Ready\n1. Open report: https://bot.example.com/r/1\nReply with a number."
+    }
