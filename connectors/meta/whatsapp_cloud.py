@@ -128,18 +128,15 @@ def interactive_message(text: str, buttons: Sequence[dict[str, Any]]) -> dict[st
     options = [
         (str(b.get("payload") or b.get("title") or ""), str(b.get("title") or "")) for b in buttons
     ]
-    if (
-        not options
-        or not text
-        or len(text) > MAX_INTERACTIVE_BODY
-        or any(b.get("url") for b in buttons)
-    ):
+    usable = options and all(option_id and title for option_id, title in options)
+    if not usable or not text or len(text) > MAX_INTERACTIVE_BODY:
         return None
-    if any(not option_id or not title for option_id, title in options):
+    if any(b.get("url") for b in buttons):  # reply widgets cannot open links
         return None
-    fits = lambda title_max, id_max: all(  # noqa: E731
-        len(title) <= title_max and len(option_id) <= id_max for option_id, title in options
-    )
+
+    def fits(title_max: int, id_max: int) -> bool:
+        return all(len(title) <= title_max and len(i) <= id_max for i, title in options)
+
     if len(options) <= MAX_REPLY_BUTTONS and fits(MAX_BUTTON_TITLE, MAX_BUTTON_ID):
         return {
             "type": "button",
