@@ -66,6 +66,7 @@ bench: install train ## Latency: inventory agent, a whole turn (with/without TED
 	$(BIN)/python bench/turn.py --model $(MODEL) --with-ted
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/webhook.py --model $(MODEL)
+	$(BIN)/python bench/meta_webhook.py --model $(MODEL)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	@scripts/lock.sh

@@ -34,6 +34,7 @@ from connectors.core.formatting import markdown_to_whatsapp, numbered_options, s
 from connectors.core.runtime import ChannelRuntime
 from connectors.core.sending import HttpSender
 from connectors.core.signatures import public_url, valid_twilio_signature
+from connectors.core.tuning import channel_tuning
 from misybot.channels.inbox import Inbox, StoredMessage
 from misybot.channels.messages import GeoLocation, InboundMessage, Media
 from misybot.channels.ratelimit import SenderRateLimiter
@@ -157,17 +158,7 @@ class TwilioConfig:
                 "/"
             ),
             template_content_sid=credentials.get("template_content_sid") or None,
-            rate_limit_per_minute=int(
-                credentials.get("rate_limit_per_minute") or env.rate_limit_per_minute
-            ),
-            rate_limit_window_s=float(
-                credentials.get("rate_limit_window_s") or env.rate_limit_window_s
-            ),
-            max_body_bytes=env.max_body_bytes,
-            send_attempts=int(credentials.get("send_attempts") or env.send_attempts),
-            send_backoff_s=float(credentials.get("send_backoff_s") or env.send_backoff_s),
-            sends_per_second=float(credentials.get("sends_per_second") or 30.0),
-            concurrent_turns=int(credentials.get("concurrent_turns") or env.concurrent_turns),
+            **channel_tuning(credentials, env, sends_per_second=30.0),
         )
         if missing := config.missing():
             # Rasa still starts (the REST channel keeps working); the webhook answers 503.

@@ -27,6 +27,8 @@ class Channel(str, Enum):
     TELEGRAM = "telegram"
     REST = "rest"
     CMDLINE = "cmdline"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
 
 
 class LocationKind(str, Enum):

@@ -97,6 +97,14 @@ class ChannelSettings:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_url: str | None = None  # default https://api.twilio.com; tests and staging differ
+    # Meta (WhatsApp Cloud API, Messenger, Instagram): one app, a token per channel.
+    meta_app_secret: str | None = None
+    meta_verify_token: str | None = None
+    whatsapp_cloud_access_token: str | None = None
+    messenger_page_access_token: str | None = None
+    instagram_access_token: str | None = None
+    graph_api_url: str | None = None  # default https://graph.facebook.com; tests point elsewhere
+    graph_api_version: str | None = None
     rate_limit_per_minute: int = 10
     rate_limit_window_s: float = 60.0
     max_body_bytes: int = 64 * 1024
@@ -112,6 +120,13 @@ class ChannelSettings:
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             twilio_api_url=(env.get("MISYBOT_TWILIO_API_URL") or "").rstrip("/") or None,
+            meta_app_secret=env.get("META_APP_SECRET") or None,
+            meta_verify_token=env.get("META_VERIFY_TOKEN") or None,
+            whatsapp_cloud_access_token=env.get("WHATSAPP_CLOUD_ACCESS_TOKEN") or None,
+            messenger_page_access_token=env.get("MESSENGER_PAGE_ACCESS_TOKEN") or None,
+            instagram_access_token=env.get("INSTAGRAM_ACCESS_TOKEN") or None,
+            graph_api_url=(env.get("MISYBOT_GRAPH_API_URL") or "").rstrip("/") or None,
+            graph_api_version=env.get("MISYBOT_GRAPH_API_VERSION") or None,
             rate_limit_per_minute=int(env.get("MISYBOT_CHANNEL_RATE_LIMIT") or 10),
             rate_limit_window_s=float(env.get("MISYBOT_CHANNEL_RATE_WINDOW_S") or 60.0),
             max_body_bytes=int(env.get("MISYBOT_CHANNEL_MAX_BODY_BYTES") or 64 * 1024),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.S)
 _ITALIC = re.compile(r"(?<![*\w])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![*\w])")
@@ -25,32 +25,62 @@ def markdown_to_whatsapp(text: str) -> str:
     return text.replace("\x00", "*")
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Chunks of at most ``limit`` characters, cut at paragraphs, then lines, sentences, words."""
+def markdown_to_plain(text: str) -> str:
+    """Markdown → plain text for channels that show no formatting (Messenger, Instagram)."""
+    text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+    text = _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
+    text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _ITALIC.sub(lambda m: m.group(1), text)
+    text = _HEADING.sub(lambda m: m.group(1), text)
+    return _STRIKE.sub(lambda m: m.group(1), text)
+
+
+def utf8_length(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Chunks of at most ``limit`` (``measure``: characters, or e.g. ``utf8_length`` for bytes),
+    cut at paragraphs, then lines, sentences, words."""
     text = text.strip()
-    if len(text) <= limit:
+    if measure(text) <= limit:
         return [text] if text else []
     chunks: list[str] = []
     for separator, pieces in (("\n\n", None), ("\n", None), (" ", _SENTENCE_END), (" ", None)):
         parts = pieces.split(text) if pieces else text.split(separator)
-        if len(parts) > 1 and all(len(part) <= limit for part in parts):
-            return _pack(parts, separator, limit)
+        if len(parts) > 1 and all(measure(part) <= limit for part in parts):
+            return _pack(parts, separator, limit, measure)
         if len(parts) > 1:
             # Keep this level's boundaries; split only the parts that are still too long.
-            for part in _pack(parts, separator, limit):
-                chunks.extend(split_text(part, limit) if len(part) > limit else [part])
+            for part in _pack(parts, separator, limit, measure):
+                too_long = measure(part) > limit
+                chunks.extend(split_text(part, limit, measure) if too_long else [part])
             return chunks
-    return [text[i : i + limit] for i in range(0, len(text), limit)]  # one unbroken word
+    return _cut(text, limit, measure)  # one unbroken word
 
 
-def _pack(parts: Iterable[str], separator: str, limit: int) -> list[str]:
+def _cut(text: str, limit: int, measure: Callable[[str], int]) -> list[str]:
+    """A word longer than ``limit`` in pieces that fit, never inside a character."""
+    pieces: list[str] = []
+    current = ""
+    for character in text:
+        if current and measure(current + character) > limit:
+            pieces.append(current)
+            current = ""
+        current += character
+    return [*pieces, current] if current else pieces
+
+
+def _pack(
+    parts: Iterable[str], separator: str, limit: int, measure: Callable[[str], int] = len
+) -> list[str]:
     packed: list[str] = []
     current = ""
     for part in (p.strip() for p in parts):
         if not part:
             continue
         candidate = f"{current}{separator}{part}" if current else part
-        if len(candidate) <= limit or not current:
+        if measure(candidate) <= limit or not current:
             current = candidate
         else:
             packed.append(current)

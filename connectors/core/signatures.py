@@ -29,9 +29,35 @@ def twilio_signature(auth_token: str, url: str, params: Mapping) -> str:
     return RequestValidator(auth_token).compute_signature(url, params)
 
 
-def valid_hub_signature(app_secret: str, raw_body: bytes, header: str | None) -> bool:
-    """Meta's ``X-Hub-Signature-256: sha256=<hex>`` over the exact raw body bytes."""
-    if not header or not app_secret or not header.startswith("sha256="):
+def valid_hub_signature(
+    app_secret: str, raw_body: bytes, header: str | None, algorithm: str = "sha256"
+) -> bool:
+    """Meta's ``X-Hub-Signature-256: sha256=<hex>`` over the exact raw body bytes.
+
+    ``algorithm="sha1"`` checks the legacy ``X-Hub-Signature: sha1=<hex>`` instead.
+    """
+    prefix = f"{algorithm}="
+    if not header or not app_secret or not header.startswith(prefix):
         return False
-    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len("sha256=") :].strip().lower())
+    expected = hub_signature(app_secret, raw_body, algorithm)
+    return hmac.compare_digest(expected.encode(), header.strip().lower().encode())
+
+
+def hub_signature(app_secret: str, raw_body: bytes, algorithm: str = "sha256") -> str:
+    """The ``X-Hub-Signature(-256)`` header value Meta sends for ``raw_body`` (tests, bench)."""
+    digest = hmac.new(app_secret.encode(), raw_body, getattr(hashlib, algorithm)).hexdigest()
+    return f"{algorithm}={digest}"
+
+
+def hub_challenge(params: Mapping, verify_token: str) -> str | None:
+    """The challenge to echo for Meta's subscription GET, or None when it must be refused."""
+
+    def first(name: str) -> str:
+        value = params.get(name)
+        return (value[0] if isinstance(value, list) else value) or ""
+
+    if not verify_token or first("hub.mode") != "subscribe":
+        return None
+    if not hmac.compare_digest(first("hub.verify_token").encode(), verify_token.encode()):
+        return None
+    return first("hub.challenge") or None

@@ -24,12 +24,11 @@ from connectors.core.signatures import (
 )
 from connectors.testing import inbound_form
 from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
-from misybot.channels.inbox import Inbox
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.db.models import ChannelIdentity, ConversationMessage
-from misybot.db.session import make_session_factory, session_scope
+from misybot.db.session import session_scope
 from misybot.enums import Channel, InboxStatus, Role
-from misybot.testing import Builder, migrated_sqlite
+from misybot.testing import Builder
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "12345"
@@ -175,13 +174,6 @@ def test_rate_limit_admits_ten_a_minute_and_asks_for_one_notice():
     assert [d.notify for d in decisions] == [False] * 10 + [True] + [False] * 4
     assert limiter.admit("wa", "+2", now=14.0).allowed  # other senders are not affected
     assert limiter.admit("wa", "+1", now=61.0).allowed  # a new window
-
-
-@pytest.fixture
-def inbox(tmp_path):
-    engine = migrated_sqlite(tmp_path / "inbox.db")
-    yield Inbox(make_session_factory(engine))
-    engine.dispose()
 
 
 def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi"):

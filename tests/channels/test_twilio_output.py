@@ -11,12 +11,10 @@ from sqlalchemy import select
 from connectors.core.sending import HttpSender
 from connectors.testing import TwilioStandIn
 from connectors.twilio_whatsapp import TwilioConfig, TwilioWhatsAppOutput
-from misybot.channels.inbox import Inbox
 from misybot.channels.messages import InboundMessage
 from misybot.db.models import OutboundMessage
-from misybot.db.session import make_session_factory, session_scope
+from misybot.db.session import session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus
-from misybot.testing import migrated_sqlite
 
 ACCOUNT_SID = "AC" + "3" * 32
 AUTH_TOKEN = "output-test-token"
@@ -28,13 +26,6 @@ def twilio():
     standin = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN).start()
     yield standin
     standin.stop()
-
-
-@pytest.fixture
-def inbox(tmp_path):
-    engine = migrated_sqlite(tmp_path / "out.db")
-    yield Inbox(make_session_factory(engine))
-    engine.dispose()
 
 
 def output(twilio, inbox, sender=None, **config) -> TwilioWhatsAppOutput:

@@ -1,0 +1,331 @@
+"""Facebook Messenger and Instagram Direct: the same ``entry[].messaging[]`` webhooks and the same
+Send API (``/me/messages``), with their own limits (Messenger 2000 characters, Instagram under 1000
+bytes) and plain text (neither shows markdown)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from connectors.core.formatting import markdown_to_plain, numbered_options, split_text, utf8_length
+from connectors.meta.graph import GraphConfig, GraphInput, GraphOutput, WebhookBatch, items
+from misybot.channels.inbox import StoredMessage
+from misybot.channels.messages import GeoLocation, InboundMessage, Media
+from misybot.db.types import utc_now
+from misybot.enums import Channel
+
+logger = logging.getLogger(__name__)
+
+MAX_QUICK_REPLIES, MAX_QUICK_REPLY_TITLE, MAX_QUICK_REPLY_PAYLOAD = 13, 20, 1000
+MAX_URL_BUTTONS, MAX_BUTTON_TEMPLATE_TEXT = 3, 640
+ATTACHMENT_TYPES = {
+    "image": "image/*",
+    "video": "video/*",
+    "audio": "audio/*",
+    "file": "application/octet-stream",
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+
+
+def parse_messaging(
+    payload: dict[str, Any], *, channel: Channel, transport: str, account_id: str | None
+) -> WebhookBatch:
+    """Every user message, quick reply, postback and reaction in a ``page``/``instagram`` webhook.
+
+    Echoes of our own messages, deliveries, reads, ``standby`` (handover) and other entries are
+    counted as ignored, never processed.
+    """
+    batch = WebhookBatch()
+    for entry in items(payload, "entry"):
+        events = items(entry, "messaging")
+        batch.ignored += len(items(entry, "standby")) + len(items(entry, "changes"))
+        if account_id and str(entry.get("id") or "") != account_id:
+            batch.ignored += len(events)
+            continue
+        for event in events:
+            message = _event(event, channel, transport, account_id)
+            if message is None:
+                batch.ignored += 1
+            else:
+                batch.messages.append(message)
+    return batch
+
+
+def _event(
+    event: dict[str, Any], channel: Channel, transport: str, account_id: str | None
+) -> InboundMessage | None:
+    sender = str((event.get("sender") or {}).get("id") or "")
+    if not sender or sender == account_id:
+        return None
+    timestamp = event.get("timestamp")
+    text, payload, media, location = "", None, (), None
+    if isinstance(event.get("message"), dict):
+        message = event["message"]
+        if message.get("is_echo") or message.get("is_deleted") or message.get("is_unsupported"):
+            return None
+        provider_id = str(message.get("mid") or "")
+        text = str(message.get("text") or "")
+        payload = str((message.get("quick_reply") or {}).get("payload") or "") or None
+        media, location = _attachments(items(message, "attachments"))
+    elif isinstance(event.get("postback"), dict):
+        postback = event["postback"]
+        provider_id = str(postback.get("mid") or f"postback:{sender}:{timestamp}")
+        text, payload = str(postback.get("title") or ""), str(postback.get("payload") or "") or None
+    elif isinstance(event.get("reaction"), dict):
+        reaction = event["reaction"]
+        if reaction.get("action") != "react" or not reaction.get("emoji"):
+            return None
+        provider_id = f"reaction:{reaction.get('mid')}:{sender}:{timestamp}"
+        text = str(reaction["emoji"])
+    else:  # delivery, read, optin, referral, …
+        return None
+    if not provider_id or not (text or payload or media or location):
+        return None
+    return InboundMessage(
+        channel=channel,
+        transport=transport,
+        sender=sender,
+        address=sender,
+        provider_message_id=provider_id,
+        received_at=utc_now(),
+        text=text.strip(),
+        media=media,
+        location=location,
+        button_payload=payload,
+        raw=event,
+    )
+
+
+def _attachments(
+    attachments: list[dict[str, Any]],
+) -> tuple[tuple[Media, ...], GeoLocation | None]:
+    media, location = [], None
+    for attachment in attachments:
+        content = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
+        coordinates = content.get("coordinates")
+        if attachment.get("type") == "location" and isinstance(coordinates, dict):
+            try:
+                location = GeoLocation(
+                    float(coordinates["lat"]),
+                    float(coordinates["long"]),
+                    None,
+                    attachment.get("title"),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+        elif content.get("url"):
+            media.append(Media(str(content["url"]), ATTACHMENT_TYPES.get(attachment.get("type"))))
+    return tuple(media), location
+
+
+def quick_replies(buttons: Sequence[dict[str, Any]]) -> list[dict[str, str]] | None:
+    """Rasa buttons as quick replies (≤13, titles ≤20), or None when they do not fit."""
+    replies = [
+        {
+            "content_type": "text",
+            "title": str(b.get("title") or ""),
+            "payload": str(b.get("payload") or b.get("title") or ""),
+        }
+        for b in buttons
+    ]
+    fits = all(
+        r["title"]
+        and len(r["title"]) <= MAX_QUICK_REPLY_TITLE
+        and len(r["payload"]) <= MAX_QUICK_REPLY_PAYLOAD
+        for r in replies
+    )
+    return replies if replies and fits and len(replies) <= MAX_QUICK_REPLIES else None
+
+
+def _option_title(button: dict[str, Any]) -> str:
+    title = str(button.get("title") or "")
+    return f"{title}: {button['url']}" if button.get("url") else title
+
+
+class MessengerOutput(GraphOutput):
+    """Replies through the Send API: plain text in chunks, quick replies, URL buttons, images."""
+
+    channel = Channel.MESSENGER
+    text_limit = 2000
+    measure: Callable[[str], int] = staticmethod(len)
+    url_button_template = True
+
+    @classmethod
+    def name(cls) -> str:
+        return "messenger"
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.config.base_url}/{self.config.send_node}/messages"
+
+    async def _envelope(self, recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:
+        envelope: dict[str, Any] = {
+            "recipient": {"id": recipient_id},
+            "messaging_type": "RESPONSE",
+            "message": message,
+        }
+        tag = self.config.outside_window_tag
+        if tag and not await self.inside_session_window(recipient_id):
+            envelope.update(messaging_type="MESSAGE_TAG", tag=tag)
+        return envelope
+
+    async def acknowledge(self, recipient_id: str, message_id: str | None) -> None:
+        for action in ("mark_seen", "typing_on"):
+            await self.post(
+                {"recipient": {"id": recipient_id}, "sender_action": action}, receipt=True
+            )
+
+    async def _send(
+        self, recipient_id: str, message: dict[str, Any], body: str, media: list[str] | None = None
+    ) -> None:
+        await self.deliver(
+            recipient_id, await self._envelope(recipient_id, message), body=body, media=media
+        )
+
+    def _chunks(self, text: str) -> list[str]:
+        return split_text(markdown_to_plain(text), self.text_limit, self.measure)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        for chunk in self._chunks(text):
+            await self._send(recipient_id, {"text": chunk}, chunk)
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        """URL buttons → a button template (Messenger, ≤3); others → quick replies (≤13);
+        whatever does not fit → numbered text."""
+        plain = markdown_to_plain(text)
+        links = [b for b in buttons if b.get("url")]
+        if (
+            self.url_button_template
+            and links
+            and len(links) == len(buttons) <= MAX_URL_BUTTONS
+            and 0 < len(plain) <= MAX_BUTTON_TEMPLATE_TEXT
+        ):
+            await self._send_button_template(recipient_id, plain, links)
+            return
+        replies = None if links else quick_replies(buttons)
+        if replies is None:
+            options = [{"title": _option_title(b)} for b in buttons]
+            await self.send_text_message(recipient_id, numbered_options(text, options))
+            return
+        *leading, last = self._chunks(text) or [""]
+        for chunk in leading:
+            await self._send(recipient_id, {"text": chunk}, chunk)
+        message = {"text": last, "quick_replies": replies}
+        await self._send(recipient_id, message, numbered_options(last, buttons))
+
+    async def _send_button_template(
+        self, recipient_id: str, text: str, links: list[dict[str, Any]]
+    ) -> None:
+        buttons = [
+            {"type": "web_url", "url": b["url"], "title": str(b.get("title") or b["url"])[:20]}
+            for b in links
+        ]
+        template = {"template_type": "button", "text": text, "buttons": buttons}
+        body = "\n".join([text, *(_option_title(b) for b in links)])
+        await self._send(
+            recipient_id, {"attachment": {"type": "template", "payload": template}}, body
+        )
+
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self._send(
+            recipient_id,
+            {"attachment": {"type": "image", "payload": {"url": image, "is_reusable": False}}},
+            "",
+            [image],
+        )
+
+    async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
+        if not attachment.startswith(("http://", "https://")):
+            await self.send_text_message(recipient_id, attachment)
+        elif attachment.lower().split("?")[0].endswith(IMAGE_SUFFIXES):
+            await self.send_image_url(recipient_id, attachment)
+        else:
+            await self._send(
+                recipient_id,
+                {
+                    "attachment": {
+                        "type": "file",
+                        "payload": {"url": attachment, "is_reusable": False},
+                    }
+                },
+                "",
+                [attachment],
+            )
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        """A Send API ``message`` object (e.g. a generic template attachment) as given."""
+        await self._send(recipient_id, json_message, json_message.get("text") or "custom message")
+
+
+class InstagramOutput(MessengerOutput):
+    """Instagram Direct: text under 1000 UTF-8 bytes, quick replies, images."""
+
+    channel = Channel.INSTAGRAM
+    text_limit = 999  # "less than 1000 bytes"
+    measure = staticmethod(utf8_length)
+    url_button_template = False
+
+    @classmethod
+    def name(cls) -> str:
+        return "instagram"
+
+
+class MessengerInput(GraphInput):
+    """The ``messenger`` input channel (a Facebook Page's conversations)."""
+
+    channel_name = "messenger"
+    store_channel = Channel.MESSENGER
+    expected_object = "page"
+    output_class: type[MessengerOutput] = MessengerOutput
+    account_key = "page_id"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> MessengerInput:
+        config = GraphConfig.from_credentials(
+            credentials,
+            token=cls.token_setting,
+            account_key=cls.account_key,
+            sends_per_second=250.0,  # under the Send API's 300 calls/s per Page
+        )
+        if missing := config.missing():
+            logger.warning("%s.not_configured missing=%s", cls.channel_name, ",".join(missing))
+        return cls(config)
+
+    @staticmethod
+    def token_setting(env) -> str | None:
+        return env.messenger_page_access_token
+
+    def output(self, stored: StoredMessage | None) -> MessengerOutput:
+        return self.output_class(self.config, self.sender, self.inbox, stored, self.receipts)
+
+    def parse(self, payload: dict[str, Any]) -> WebhookBatch:
+        return parse_messaging(
+            payload,
+            channel=self.store_channel,
+            transport=self.channel_name,
+            account_id=self.config.account_id,
+        )
+
+
+class InstagramInput(MessengerInput):
+    """The ``instagram`` input channel (an Instagram professional account's Direct messages)."""
+
+    channel_name = "instagram"
+    store_channel = Channel.INSTAGRAM
+    expected_object = "instagram"
+    output_class = InstagramOutput
+    account_key = "instagram_account_id"
+
+    @staticmethod
+    def token_setting(env) -> str | None:
+        return env.instagram_access_token

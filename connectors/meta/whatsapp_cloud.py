@@ -1,0 +1,339 @@
+"""WhatsApp Business Cloud API: Meta's own WhatsApp webhooks and ``/<phone_number_id>/messages``.
+
+Messages are stored as WhatsApp messages (address ``+<wa_id>``), so a user linked to a WhatsApp
+number is recognised whether Twilio or the Cloud API carried the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from connectors.core.formatting import markdown_to_whatsapp, numbered_options, split_text
+from connectors.meta.graph import (
+    GraphConfig,
+    GraphInput,
+    GraphOutput,
+    StatusUpdate,
+    WebhookBatch,
+    items,
+)
+from misybot.channels.inbox import StoredMessage
+from misybot.channels.messages import GeoLocation, InboundMessage, Media
+from misybot.db.types import utc_now
+from misybot.enums import Channel, DeliveryStatus
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "whatsapp_cloud"
+MAX_TEXT_CHARS = 4096
+MAX_INTERACTIVE_BODY = 1024
+MAX_REPLY_BUTTONS, MAX_BUTTON_TITLE, MAX_BUTTON_ID = 3, 20, 256
+MAX_LIST_ROWS, MAX_ROW_TITLE, MAX_ROW_ID = 10, 24, 200
+MAX_TEMPLATE_PARAMETER = 1024
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_TEMPLATE_SPACE = re.compile(r"\s+")
+
+
+def parse_whatsapp_cloud(
+    payload: dict[str, Any], *, phone_number_id: str | None, media_base_url: str
+) -> WebhookBatch:
+    """Every message and status of a ``whatsapp_business_account`` webhook for our number.
+
+    Media arrive as ids; ``Media.url`` is the Graph URL of the media object
+    (``<media_base_url>/<id>``), fetched on demand with ``misybot.channels.media``.
+    """
+    batch = WebhookBatch()
+    for entry in items(payload, "entry"):
+        for change in items(entry, "changes"):
+            value = change.get("value") if isinstance(change.get("value"), dict) else {}
+            messages, statuses = items(value, "messages"), items(value, "statuses")
+            number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+            if change.get("field", "messages") != "messages" or (
+                phone_number_id and number != phone_number_id
+            ):
+                batch.ignored += max(1, len(messages) + len(statuses))
+                continue
+            names = {
+                str(contact.get("wa_id")): (contact.get("profile") or {}).get("name")
+                for contact in items(value, "contacts")
+            }
+            for item in messages:
+                message = _message(item, names, media_base_url)
+                if message is None:
+                    batch.ignored += 1
+                else:
+                    batch.messages.append(message)
+            for status in statuses:
+                if not status.get("id") or not status.get("status"):
+                    batch.ignored += 1
+                    continue
+                errors = items(status, "errors")
+                code = str(errors[0].get("code")) if errors and errors[0].get("code") else None
+                batch.statuses.append(StatusUpdate(str(status["id"]), str(status["status"]), code))
+    return batch
+
+
+def _message(
+    item: dict[str, Any], names: dict[str, str | None], media_base_url: str
+) -> InboundMessage | None:
+    wamid, wa_id, kind = str(item.get("id") or ""), str(item.get("from") or ""), item.get("type")
+    if not wamid or not wa_id:
+        logger.warning("whatsapp_cloud.message.incomplete id=%s", wamid or "-")
+        return None
+    content = item.get(kind) if isinstance(item.get(kind), dict) else {}
+    text, payload, media, location = "", None, (), None
+    if kind == "text":
+        text = str(content.get("body") or "")
+    elif kind == "interactive":
+        reply = content.get("button_reply") or content.get("list_reply") or {}
+        text, payload = str(reply.get("title") or ""), str(reply.get("id") or "") or None
+    elif kind == "button":  # a template's quick-reply button
+        text, payload = str(content.get("text") or ""), str(content.get("payload") or "") or None
+    elif kind in MEDIA_TYPES and content.get("id"):
+        text = str(content.get("caption") or "")
+        media = (Media(f"{media_base_url}/{content['id']}", content.get("mime_type")),)
+    elif kind == "location":
+        try:
+            latitude, longitude = float(content["latitude"]), float(content["longitude"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        location = GeoLocation(latitude, longitude, content.get("address"), content.get("name"))
+    elif kind == "reaction" and content.get("emoji"):  # an empty emoji removes a reaction
+        text = str(content["emoji"])
+    else:
+        logger.info("whatsapp_cloud.message.ignored id=%s type=%s", wamid, kind)
+        return None
+    return InboundMessage(
+        channel=Channel.WHATSAPP,
+        transport=CHANNEL_NAME,
+        sender=wa_id,
+        address=f"+{wa_id}",
+        provider_message_id=wamid,
+        received_at=utc_now(),
+        text=text.strip(),
+        media=media,
+        location=location,
+        button_payload=payload,
+        profile_name=names.get(wa_id) or None,
+        raw=item,
+    )
+
+
+def interactive_message(text: str, buttons: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Reply buttons (≤3), else a list (≤10 rows), else None (numbered text instead)."""
+    options = [
+        (str(b.get("payload") or b.get("title") or ""), str(b.get("title") or "")) for b in buttons
+    ]
+    usable = options and all(option_id and title for option_id, title in options)
+    if not usable or not text or len(text) > MAX_INTERACTIVE_BODY:
+        return None
+    if any(b.get("url") for b in buttons):  # reply widgets cannot open links
+        return None
+
+    def fits(title_max: int, id_max: int) -> bool:
+        return all(len(title) <= title_max and len(i) <= id_max for i, title in options)
+
+    if len(options) <= MAX_REPLY_BUTTONS and fits(MAX_BUTTON_TITLE, MAX_BUTTON_ID):
+        return {
+            "type": "button",
+            "body": {"text": text},
+            "action": {
+                "buttons": [
+                    {"type": "reply", "reply": {"id": option_id, "title": title}}
+                    for option_id, title in options
+                ]
+            },
+        }
+    if len(options) <= MAX_LIST_ROWS and fits(MAX_ROW_TITLE, MAX_ROW_ID):
+        return {
+            "type": "list",
+            "body": {"text": text},
+            "action": {
+                "button": "Choose",
+                "sections": [
+                    {"rows": [{"id": option_id, "title": title} for option_id, title in options]}
+                ],
+            },
+        }
+    return None
+
+
+def template_parameter(text: str) -> str:
+    """Text a template body parameter accepts: no newlines or runs of spaces, ≤1024 chars."""
+    flat = _TEMPLATE_SPACE.sub(" ", text).strip()
+    return flat if len(flat) <= MAX_TEMPLATE_PARAMETER else flat[: MAX_TEMPLATE_PARAMETER - 1] + "…"
+
+
+class WhatsAppCloudOutput(GraphOutput):
+    """Replies through ``/<phone_number_id>/messages``: WhatsApp markdown, ≤4096, widgets."""
+
+    channel = Channel.WHATSAPP
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.config.base_url}/{self.config.account_id}/messages"
+
+    def address(self, recipient_id: str) -> str:
+        return f"+{recipient_id.removeprefix('+')}"  # stored as +E.164, like Twilio's WhatsApp
+
+    def _envelope(self, recipient_id: str, kind: str, content: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": recipient_id,
+            "type": kind,
+            kind: content,
+        }
+
+    async def acknowledge(self, recipient_id: str, message_id: str | None) -> None:
+        if not message_id:
+            return
+        await self.post(
+            {
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": message_id,
+                "typing_indicator": {"type": "text"},
+            },
+            receipt=True,
+        )
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        formatted = markdown_to_whatsapp(text)
+        if not await self.inside_session_window(recipient_id):
+            await self._send_template(recipient_id, formatted, kwargs.get("utter_action"))
+            return
+        for chunk in split_text(formatted, MAX_TEXT_CHARS):
+            await self.deliver(
+                recipient_id,
+                self._envelope(recipient_id, "text", {"body": chunk, "preview_url": False}),
+                body=chunk,
+                accepted=DeliveryStatus.QUEUED,
+            )
+
+    async def _send_template(self, recipient_id: str, text: str, response: str | None) -> None:
+        """Outside the 24-hour window only an approved template may be sent (else 131047)."""
+        template = self.config.templates.get(response or "") or self.config.templates.get("default")
+        if not template:
+            logger.warning(
+                "whatsapp_cloud.no_template recipient=%s response=%s", recipient_id, response
+            )
+            template = {}  # sent as text anyway: the refusal is recorded as a failed message
+        if not template.get("name"):
+            for chunk in split_text(text, MAX_TEXT_CHARS):
+                await self.deliver(
+                    recipient_id,
+                    self._envelope(recipient_id, "text", {"body": chunk, "preview_url": False}),
+                    body=chunk,
+                )
+            return
+        content = {
+            "name": template["name"],
+            "language": {"code": template.get("language") or "en"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": template_parameter(text)}]}
+            ],
+        }
+        await self.deliver(
+            recipient_id,
+            self._envelope(recipient_id, "template", content),
+            body=text,
+            accepted=DeliveryStatus.QUEUED,
+        )
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        formatted = markdown_to_whatsapp(text)
+        widget = interactive_message(formatted, buttons)
+        if widget is None or not await self.inside_session_window(recipient_id):
+            await self.send_text_message(recipient_id, numbered_options(text, buttons), **kwargs)
+            return
+        await self.deliver(
+            recipient_id,
+            self._envelope(recipient_id, "interactive", widget),
+            body=numbered_options(formatted, buttons),
+            accepted=DeliveryStatus.QUEUED,
+        )
+
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self._send_media(recipient_id, "image", {"link": image}, image)
+
+    async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
+        if not attachment.startswith(("http://", "https://")):
+            await self.send_text_message(recipient_id, attachment, **kwargs)
+        elif attachment.lower().split("?")[0].endswith(IMAGE_SUFFIXES):
+            await self.send_image_url(recipient_id, attachment)
+        else:
+            filename = attachment.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+            await self._send_media(
+                recipient_id, "document", {"link": attachment, "filename": filename}, attachment
+            )
+
+    async def _send_media(self, recipient_id: str, kind: str, content: dict, link: str) -> None:
+        await self.deliver(
+            recipient_id,
+            self._envelope(recipient_id, kind, content),
+            body="",
+            media=[link],
+            accepted=DeliveryStatus.QUEUED,
+        )
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        """A Cloud API message object (``{"type": "template", "template": {...}}``) as given."""
+        kind = json_message.get("type")
+        if not kind or not isinstance(json_message.get(kind), dict):
+            logger.warning("whatsapp_cloud.custom.unsupported keys=%s", sorted(json_message))
+            return
+        await self.deliver(
+            recipient_id,
+            self._envelope(recipient_id, kind, json_message[kind]),
+            body=f"{kind} message",
+            accepted=DeliveryStatus.QUEUED,
+        )
+
+
+class WhatsAppCloudInput(GraphInput):
+    """The ``whatsapp_cloud`` input channel (Meta's WhatsApp Business Cloud API)."""
+
+    channel_name = CHANNEL_NAME
+    store_channel = Channel.WHATSAPP
+    expected_object = "whatsapp_business_account"
+    account_required = True
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppCloudInput:
+        config = GraphConfig.from_credentials(
+            credentials,
+            token=lambda env: env.whatsapp_cloud_access_token,
+            account_key="phone_number_id",
+            sends_per_second=80.0,  # the Cloud API's default throughput per number
+        )
+        if missing := config.missing(account_required=True):
+            logger.warning("whatsapp_cloud.not_configured missing=%s", ",".join(missing))
+        return cls(config)
+
+    def output(self, stored: StoredMessage | None) -> WhatsAppCloudOutput:
+        return WhatsAppCloudOutput(self.config, self.sender, self.inbox, stored, self.receipts)
+
+    def parse(self, payload: dict[str, Any]) -> WebhookBatch:
+        return parse_whatsapp_cloud(
+            payload,
+            phone_number_id=self.config.account_id,
+            media_base_url=self.config.base_url,
+        )

@@ -1,0 +1,32 @@
+"""Fixtures the channel tests share: an inbox on a fresh database, the Graph API stand-in."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.testing import GraphStandIn
+from misybot.channels.inbox import Inbox
+from misybot.db.session import make_session_factory
+from misybot.testing import migrated_sqlite
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    """The channel inbox on a migrated, empty SQLite database of this test's own."""
+    engine = migrated_sqlite(tmp_path / "inbox.db")
+    yield Inbox(make_session_factory(engine))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def graph():
+    """A Graph API stand-in: one WhatsApp number, a Page and an Instagram account, each a token."""
+    standin = GraphStandIn(
+        version="v23.0",
+        phone_number_id="106540352242922",
+        whatsapp_token="wa-token",
+        messenger_token="page-token",
+        instagram_token="ig-token",
+    ).start()
+    yield standin
+    standin.stop()
