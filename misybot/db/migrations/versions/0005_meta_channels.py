@@ -1,8 +1,8 @@
 """Meta channels: Messenger and Instagram join the channel vocabulary (WhatsApp Cloud API messages
 are WhatsApp messages). Every channel column grows to the longer names and its CHECK is renewed.
 
-Revision ID: 0004_meta
-Revises: 0003
+Revision ID: 0005_meta
+Revises: 0004_queue
 Create Date: 2026-11-22
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_meta"
-down_revision = "0003"
+revision = "0005_meta"
+down_revision = "0004_queue"
 branch_labels = None
 depends_on = None
 
