@@ -22,7 +22,8 @@ from connectors.testing import (
     whatsapp_message,
     whatsapp_webhook,
 )
-from misybot.db.models import ConversationMessage, OutboundMessage
+from misybot.db.engine import create_db_engine
+from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage, User
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
 from misybot.testing import migrated_sqlite
@@ -75,8 +76,28 @@ def credentials(graph_url: str) -> str:
     )
 
 
+# Senders whose questions reach company data: registered to a demo operator (hub persona) in
+# the database the action server reads; every other sender of these tests is unregistered.
+REGISTERED = {
+    Channel.WHATSAPP: "+351910000201",
+    Channel.INSTAGRAM: "7002000000000001",
+}
+
+
 @pytest.fixture(scope="module")
-def rasa(model_path, action_server_url, worker, graph, database, tmp_path_factory):
+def registered(demo_database_url):
+    engine = create_db_engine(demo_database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        user = session.execute(
+            select(User).where(User.email == "tiago.ferreira@misy-demo.example")
+        ).scalar_one()
+        for channel, address in REGISTERED.items():
+            session.add(ChannelIdentity(user_id=user.id, channel=channel, address=address))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def rasa(model_path, action_server_url, worker, graph, database, registered, tmp_path_factory):
     server = RasaProcess(
         root=ROOT,
         workdir=tmp_path_factory.mktemp("rasa-meta"),
