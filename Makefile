@@ -8,6 +8,7 @@ RASA := $(BIN)/rasa
 MODEL := models/misybot.tar.gz
 TRAINING_INPUTS := config.yml $(shell find domain data components misybot/nlu -name '*.yml' -o -name '*.py' 2>/dev/null | sort)
 ACTIONS_PORT ?= 5055
+PERSONA ?=
 RASA_PORT ?= 5005
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
@@ -38,8 +39,8 @@ db: install ## Migrate the database (MISYBOT_DATABASE_URL) and load the demo dat
 worker: install db ## Run an orchestrator worker (agent executions, recurring runs, pushed results)
 	@$(BIN)/misybot worker
 
-shell: install train db ## Talk to the assistant in the terminal (starts the action server)
-	@scripts/shell.sh
+shell: install train db ## Talk to the assistant in the terminal as a demo user (PERSONA=hub…)
+	@PERSONA=$(PERSONA) scripts/shell.sh
 
 run: install train db ## Serve the assistant (REST channel) with the action server
 	@scripts/run.sh

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from misybot.enums import Persona
 from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,14 @@ def _db_current(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"current {current or 'none'}, head {head_revision()}")
     return EXIT_OK if current == head_revision() else EXIT_FAILED
+
+
+def _demo_user(args: argparse.Namespace) -> int:
+    from misybot.demo import demo_user
+
+    spec = demo_user(args.persona)
+    print(spec.email)
+    return 0
 
 
 def _demo_seed(args: argparse.Namespace) -> int:
@@ -417,6 +426,15 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--now", type=_moment, help="anchor time of the history (default: now)")
     seed.add_argument("--reset", action="store_true", help="delete and recreate the demo data")
     seed.set_defaults(handler=_demo_seed)
+    user = demo_commands.add_parser(
+        "user", help="print the e-mail of the demo user with a persona (who `make shell` is)"
+    )
+    user.add_argument(
+        "--persona",
+        choices=[*(p.value for p in Persona), "default"],
+        help="a reply style, or 'default' (no preference); without it: Ana, the admin",
+    )
+    user.set_defaults(handler=_demo_user)
 
     company = commands.add_parser("company", help="companies (tenants)")
     _print_help_by_default(company)

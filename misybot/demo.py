@@ -94,7 +94,7 @@ class _LocationSpec:
 class _UserSpec:
     name: str
     role: Role
-    persona: Persona
+    persona: Persona | None  # None: no preference, the default voice
     channel: Channel
     email: str
     phone: str
@@ -239,6 +239,14 @@ DEMO = _CompanySpec(
             "+351910000006",
             slack="U0DEMO0006",
         ),
+        _UserSpec(  # a viewer: the simulation's operators (and so its data) stay as they were
+            "Rui Santos",
+            Role.VIEWER,
+            None,
+            Channel.WHATSAPP,
+            "rui.santos@misy-demo.example",
+            "+351910000007",
+        ),
     ),  # fmt: skip
     stalled_sku="DRL-680",
     surges=(("DRL-680", 3.0, 30), ("GLV-010", 3.0, 14), ("PNT-501", 2.5, 10), ("WID-220", 1.8, 10)),
@@ -308,6 +316,15 @@ NORTHSTAR = _CompanySpec(
 )
 
 COMPANIES = (DEMO, NORTHSTAR)
+
+
+def demo_user(persona: str | None = None) -> _UserSpec:
+    """The demo company's user who reads replies in ``persona`` ("default": the one without a
+    preference); the admin, Ana, when no persona is asked for."""
+    if persona is None:
+        return DEMO.users[0]
+    wanted = None if persona == "default" else Persona(persona)
+    return next(user for user in DEMO.users if user.persona == wanted)
 
 
 # ---------------------------------------------------------------------------- simulation

@@ -108,7 +108,8 @@ class User(Base):
     company_id = _company_fk()
     name = Column(String(120), nullable=False)
     role = Column(_enum(Role, "user_role"), nullable=False, default=Role.VIEWER)
-    persona = Column(_enum(Persona, "user_persona"), nullable=False, default=Persona.NAVIGATOR)
+    # None: no preference yet — replies use the assistant's default voice.
+    persona = Column(_enum(Persona, "user_persona"))
     preferred_channel = Column(_enum(Channel, "user_channel"), nullable=False)
     email = Column(String(254))
     phone = Column(String(32))

@@ -52,7 +52,7 @@ def actor_for_user(company: Company, user: User) -> Actor:
         role=Role(user.role),
         user_id=user.id,
         user_name=user.name,
-        persona=Persona(user.persona),
+        persona=Persona(user.persona) if user.persona else None,
     )
 
 
