@@ -85,6 +85,9 @@ class ChannelSettings:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_url: str | None = None  # default https://api.twilio.com; tests and staging differ
+    email_imap_password: str | None = None
+    email_smtp_password: str | None = None
+    mailgun_signing_key: str | None = None
     rate_limit_per_minute: int = 10
     rate_limit_window_s: float = 60.0
     max_body_bytes: int = 64 * 1024
@@ -100,6 +103,9 @@ class ChannelSettings:
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             twilio_api_url=(env.get("MISYBOT_TWILIO_API_URL") or "").rstrip("/") or None,
+            email_imap_password=env.get("MISYBOT_EMAIL_IMAP_PASSWORD") or None,
+            email_smtp_password=env.get("MISYBOT_EMAIL_SMTP_PASSWORD") or None,
+            mailgun_signing_key=env.get("MAILGUN_SIGNING_KEY") or None,
             rate_limit_per_minute=int(env.get("MISYBOT_CHANNEL_RATE_LIMIT") or 10),
             rate_limit_window_s=float(env.get("MISYBOT_CHANNEL_RATE_WINDOW_S") or 60.0),
             max_body_bytes=int(env.get("MISYBOT_CHANNEL_MAX_BODY_BYTES") or 64 * 1024),
