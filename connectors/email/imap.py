@@ -120,24 +120,28 @@ class ImapMailbox:
         conn = self._conn()
         tag = conn._new_tag().decode()
         conn.send(f"{tag} IDLE\r\n".encode())
-        continuation = conn.readline()
-        if not continuation.startswith(b"+"):
-            raise ImapError(f"IDLE refused: {continuation!r}")
-        sock = conn.socket()
-        deadline = time.monotonic() + timeout_s
         changed = False
+        while True:  # untagged news may come before the continuation
+            line = conn.readline()
+            if line.startswith(b"+"):
+                break
+            if not line.startswith(b"* "):
+                raise ImapError(f"IDLE refused: {line!r}")
+            changed = changed or _reports_change(line)
+        deadline = time.monotonic() + timeout_s
         while not changed and not stop.is_set() and time.monotonic() < deadline:
-            pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-            if not pending:
-                readable, _, _ = select.select([sock], [], [], 1.0)
+            # imaplib reads through a buffer: a notice that came with the continuation is
+            # already there, and the socket would never become readable for it.
+            if not _buffered(conn):
+                readable, _, _ = select.select([conn.socket()], [], [], 1.0)
                 if not readable:
                     continue
             line = conn.readline()
             if not line:
                 raise ImapError("connection closed during IDLE")
-            changed = b"EXISTS" in line or b"RECENT" in line
             if line.startswith(b"* BYE"):
                 raise ImapError(f"server ended IDLE: {line!r}")
+            changed = _reports_change(line)
         conn.send(b"DONE\r\n")
         while True:
             line = conn.readline()
@@ -147,7 +151,7 @@ class ImapMailbox:
                 if b" OK" not in line:
                     raise ImapError(f"IDLE ended with {line!r}")
                 return changed
-            changed = changed or b"EXISTS" in line
+            changed = changed or _reports_change(line)
 
     def _conn(self) -> imaplib.IMAP4:
         if self.conn is None:
@@ -159,6 +163,25 @@ class ImapMailbox:
         typ, data = answer
         if typ != "OK":
             raise ImapError(f"{command} failed: {typ} {data!r}")
+
+
+def _reports_change(line: bytes) -> bool:
+    return line.rstrip().endswith((b"EXISTS", b"RECENT"))
+
+
+def _buffered(conn: imaplib.IMAP4) -> bool:
+    """Whether imaplib's read buffer (or TLS layer) already holds data, without blocking."""
+    sock = conn.socket()
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return bool(conn.file.peek(1))
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _uids(data: list) -> list[int]:

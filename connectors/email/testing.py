@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -23,6 +25,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from connectors.email.mailgun import mailgun_signature
+from connectors.testing import RasaProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
@@ -200,15 +203,17 @@ class SmtpServer:
         self.controller: Controller | None = None
 
     def start(self) -> SmtpServer:
-        self.controller = Controller(
-            self,
-            hostname="127.0.0.1",
-            port=self.port,
-            authenticator=self._authenticate,
-            auth_required=True,
-            auth_require_tls=False,
-        )
-        self.controller.start()
+        with warnings.catch_warnings():  # AUTH without TLS: fine on loopback, in tests
+            warnings.simplefilter("ignore", UserWarning)
+            self.controller = Controller(
+                self,
+                hostname="127.0.0.1",
+                port=self.port,
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=False,
+            )
+            self.controller.start()
         return self
 
     def stop(self) -> None:
@@ -259,3 +264,29 @@ def mailgun_form(signing_key: str, raw: bytes | None = None, **fields: str) -> d
         form["body-mime"] = raw.decode("utf-8")
     form.update(fields)
     return form
+
+
+class EmailRasaProcess(RasaProcess):
+    """``rasa run`` with the e-mail channel on the given IMAP/SMTP servers (next to the
+    WhatsApp channel, whose health route tells when the server is up)."""
+
+    def __init__(self, *, email: dict[str, object], **kwargs) -> None:
+        super().__init__(
+            twilio_url="http://127.0.0.1:9",
+            account_sid="AC" + "0" * 32,
+            auth_token="unused",
+            **kwargs,
+        )
+        self.email = email
+        self.write_credentials()
+
+    def write_credentials(self) -> None:
+        twilio = (self.workdir / "credentials.yml").read_text().split("connectors.email")[0]
+        section = "connectors.email.EmailInput:\n" + "".join(
+            f"  {name}: {json.dumps(value)}\n" for name, value in self.email.items()
+        )
+        (self.workdir / "credentials.yml").write_text(twilio + section)
+
+    @property
+    def mailgun_url(self) -> str:
+        return f"{self.url}/webhooks/email/mailgun"
