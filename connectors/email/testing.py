@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -189,13 +190,63 @@ def make_mail(
     return bytes(message)
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (PEM files in ``folder``), valid for a day."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 class SmtpServer:
     """aiosmtpd on loopback requiring AUTH (``password`` may be changed while it runs); keeps
-    every accepted message. ``refuse`` holds recipients answered with a permanent 550."""
+    every accepted message. ``refuse`` holds recipients answered with a permanent 550.
+    With ``certificate`` (cert, key) it requires STARTTLS, or speaks TLS from the start when
+    ``implicit_tls``."""
 
-    def __init__(self, user: str, password: str) -> None:
+    def __init__(
+        self,
+        user: str,
+        password: str,
+        certificate: tuple[Path, Path] | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
         self.user = user
         self.password = password
+        self.certificate = certificate
+        self.implicit_tls = implicit_tls
         self.received: list[tuple[list[str], EmailMessage]] = []
         self.auth_attempts: list[tuple[str, bool]] = []
         self.refuse: set[str] = set()
@@ -203,6 +254,14 @@ class SmtpServer:
         self.controller: Controller | None = None
 
     def start(self) -> SmtpServer:
+        options: dict = {"auth_require_tls": False}
+        if self.certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*map(str, self.certificate))
+            if self.implicit_tls:
+                options = {"ssl_context": context, "auth_require_tls": False}
+            else:
+                options = {"tls_context": context, "require_starttls": True}
         with warnings.catch_warnings():  # AUTH without TLS: fine on loopback, in tests
             warnings.simplefilter("ignore", UserWarning)
             self.controller = Controller(
@@ -211,7 +270,7 @@ class SmtpServer:
                 port=self.port,
                 authenticator=self._authenticate,
                 auth_required=True,
-                auth_require_tls=False,
+                **options,
             )
             self.controller.start()
         return self

@@ -13,7 +13,13 @@ from sqlalchemy import select
 from connectors.email.compose import Thread, compose_reply
 from connectors.email.imap import ImapMailbox, ImapPoller, ImapSettings
 from connectors.email.smtp import SmtpOutbox, SmtpSettings
-from connectors.email.testing import DovecotServer, DovecotUnavailable, SmtpServer, make_mail
+from connectors.email.testing import (
+    DovecotServer,
+    DovecotUnavailable,
+    SmtpServer,
+    make_mail,
+    self_signed_certificate,
+)
 from misybot.channels.inbox import Inbox
 from misybot.channels.mailbox import Cursor, MailboxStore
 from misybot.db.models import EmailOutbox, OutboundMessage
@@ -94,6 +100,36 @@ async def test_a_reply_is_handed_to_smtp_with_auth_and_recorded(smtp, factory):
     assert kept.status == OutboxStatus.SENT.value and kept.attempts == 1
     (sent,) = rows(factory, OutboundMessage)
     assert sent.status == DeliveryStatus.SENT and sent.provider_message_id == kept.message_id
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+async def test_replies_go_over_starttls_or_implicit_tls_verified_against_the_ca(
+    security, factory, tmp_path
+):
+    certificate = self_signed_certificate(tmp_path)
+    server = SmtpServer(BOT, "smtp-secret", certificate, implicit_tls=security == "ssl").start()
+    try:
+        settings = SmtpSettings(
+            "127.0.0.1",
+            server.port,
+            security=security,
+            user=BOT,
+            password="smtp-secret",
+            ca_file=str(certificate[0]),
+        )
+        sender = SmtpOutbox(settings, BOT, MailboxStore(factory), Inbox(factory))
+        assert await submit(sender)
+        assert len(server.delivered_to(USER)) == 1
+        untrusted = SmtpOutbox(
+            SmtpSettings("127.0.0.1", server.port, security=security, user=BOT, password="x"),
+            BOT,
+            MailboxStore(factory),
+            Inbox(factory),
+        )
+        assert not await submit(untrusted)  # an unknown certificate is never trusted
+        assert "CERTIFICATE_VERIFY_FAILED" in rows(factory, EmailOutbox)[-1].last_error
+    finally:
+        server.stop()
 
 
 async def test_a_bad_password_is_logged_kept_and_retried_until_it_is_fixed(smtp, factory, caplog):
