@@ -67,13 +67,31 @@ class MailboxStore:
 
     def save_cursor(self, account: str, folder: str, cursor: Cursor) -> None:
         """Record the read position (never moves backwards within one UIDVALIDITY)."""
+        # Write first: on SQLite a transaction that reads before it writes cannot wait for
+        # another writer and fails at once with "database is locked".
         with session_scope(self.factory) as session:
-            row = session.execute(
-                select(MailboxCursor).where(
+            moved = session.execute(
+                update(MailboxCursor)
+                .where(
+                    MailboxCursor.account == account,
+                    MailboxCursor.folder == folder,
+                    (MailboxCursor.uid_validity != cursor.uid_validity)
+                    | (MailboxCursor.last_uid < cursor.last_uid),
+                )
+                .values(
+                    uid_validity=cursor.uid_validity,
+                    last_uid=cursor.last_uid,
+                    updated_at=utc_now(),
+                )
+            ).rowcount
+            if moved:
+                return
+            known = session.execute(
+                select(MailboxCursor.id).where(
                     MailboxCursor.account == account, MailboxCursor.folder == folder
                 )
-            ).scalar_one_or_none()
-            if row is None:
+            ).first()
+            if known is None:
                 session.add(
                     MailboxCursor(
                         account=account,
@@ -82,8 +100,6 @@ class MailboxStore:
                         last_uid=cursor.last_uid,
                     )
                 )
-            elif row.uid_validity != cursor.uid_validity or cursor.last_uid > row.last_uid:
-                row.uid_validity, row.last_uid = cursor.uid_validity, cursor.last_uid
 
     def forget_cursor(self, account: str, folder: str) -> None:
         with session_scope(self.factory) as session:

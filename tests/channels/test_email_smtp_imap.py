@@ -287,3 +287,14 @@ async def test_mail_arriving_just_before_idle_starts_is_noticed(dovecot):
         assert changed and noticed
     finally:
         mailbox.close()
+
+
+def test_the_read_position_never_moves_back_unless_the_folder_was_renumbered(factory):
+    store = MailboxStore(factory)
+    assert store.cursor("a", "INBOX") is None
+    store.save_cursor("a", "INBOX", Cursor(7, 10))
+    store.save_cursor("a", "INBOX", Cursor(7, 4))  # a late writer with an older position
+    assert store.cursor("a", "INBOX") == Cursor(7, 10)
+    store.save_cursor("a", "INBOX", Cursor(8, 2))
+    assert store.cursor("a", "INBOX") == Cursor(8, 2)
+    assert store.cursor("a", "Archive") is None
