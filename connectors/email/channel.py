@@ -181,7 +181,7 @@ class EmailOutput(OutputChannel):
         self.channel = channel
         self.stored = stored
         self.parts: list[str] = []
-        self.files: list[Path] = []
+        self.files: list[str] = []  # report paths to attach, checked when the mail is built
         self.sent_texts: list[str] = []
         self._in_turn = False
         self._pending_flush: asyncio.Task | None = None
@@ -197,9 +197,9 @@ class EmailOutput(OutputChannel):
         self._add(recipient_id, f"[{image}]({image})")
 
     async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
-        files = report_files(attachment, self.channel.config.reports_dir)
-        if files:
-            self.files += [f for f in files if f not in self.files]
+        """A report file's path is attached (when it is the user's company's); else shown."""
+        if attachment.strip().endswith((".csv", ".png")) and "\n" not in attachment.strip():
+            self.files.append(attachment.strip())
             self._add(recipient_id, "")
         else:
             self._add(recipient_id, attachment)
@@ -341,23 +341,25 @@ class EmailInput(InputChannel):
         self,
         recipient: str,
         parts: list[str],
-        files: list[Path],
+        attachments: list[str],
         stored: StoredMessage | None,
         output: EmailOutput,
     ) -> bool:
         if self.outbox is None or "@" not in recipient:
             logger.error("email.reply.undeliverable to=%s smtp=%s", recipient, bool(self.outbox))
             return False
-        text = "\n\n".join(parts)
-        files = files + [f for f in report_files(text, self.config.reports_dir) if f not in files]
-        text = mention_attachments(text, files, self.config.reports_dir)
-        parent_id, raw = None, {}
+        parent_id, company_id, raw = None, None, {}
         if stored is not None:
-            parent_id, raw = stored.id, stored.message.raw
+            parent_id, company_id, raw = stored.id, stored.company_id, stored.message.raw
         else:
             latest = await asyncio.to_thread(self.store.latest_inbound, recipient)
             if latest is not None:
-                parent_id, raw = latest[0], (latest[1].get("raw") or {})
+                parent_id, company_id, raw = latest[0], latest[1], latest[2].get("raw") or {}
+        text = "\n\n".join(parts)
+        folder = await self._reports_folder(company_id)
+        files = report_files("\n".join([*attachments, text]), folder) if folder else []
+        if folder:
+            text = mention_attachments(text, files, folder)
         thread = Thread(
             subject=reply_subject(raw.get("subject") or "")
             if raw
@@ -384,6 +386,15 @@ class EmailInput(InputChannel):
             attachments=[f.name for f in files],
             conversation_message_id=parent_id,
         )
+
+    async def _reports_folder(self, company_id: int | None) -> Path | None:
+        """Where the recipient's company's reports are: only those files are ever attached
+        (a path echoed from someone's mail must not fetch another company's report)."""
+        if company_id is not None:
+            slug = await asyncio.to_thread(self.store.company_slug, company_id)
+        else:  # not a registered address: a guest of the guest company, if there is one
+            slug = get_settings().guest_company or None
+        return self.config.reports_dir / slug if slug else None
 
     # -------------------------------------------------------------------------- lifecycle
     async def start(self, on_new_message) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from misybot.db.models import ConversationMessage, EmailOutbox, MailboxCursor, WebhookToken
+from misybot.db.models import Company, ConversationMessage, EmailOutbox, MailboxCursor, WebhookToken
 from misybot.db.session import make_session_factory, session_scope
 from misybot.db.types import utc_now
 from misybot.enums import Channel, InboxStatus, OutboxStatus
@@ -118,8 +118,12 @@ class MailboxStore:
         body: str,
         raw: bytes,
         conversation_message_id: int | None,
+        first_retry_in: timedelta = timedelta(minutes=5),
     ) -> int:
-        """Keep a composed reply before the first SMTP attempt, so no failure can lose it."""
+        """Keep a composed reply before the first SMTP attempt, so no failure can lose it.
+
+        The caller makes that attempt; the retry loop only takes the row if it is still pending
+        ``first_retry_in`` later (the process died meanwhile)."""
         with session_scope(self.factory) as session:
             row = EmailOutbox(
                 message_id=message_id,
@@ -128,7 +132,7 @@ class MailboxStore:
                 raw=raw,
                 status=OutboxStatus.PENDING.value,
                 attempts=0,
-                next_attempt_at=utc_now(),
+                next_attempt_at=utc_now() + first_retry_in,
                 conversation_message_id=conversation_message_id,
             )
             session.add(row)
@@ -200,11 +204,15 @@ class MailboxStore:
             ).scalar_one_or_none()
 
     # ------------------------------------------------------------------------- threading
-    def latest_inbound(self, address: str) -> tuple[int, dict[str, Any]] | None:
-        """The id and stored payload of ``address``'s latest processed e-mail (to thread under)."""
+    def latest_inbound(self, address: str) -> tuple[int, int | None, dict[str, Any]] | None:
+        """Id, company and stored payload of ``address``'s latest e-mail (to thread under)."""
         with session_scope(self.factory) as session:
             row = session.execute(
-                select(ConversationMessage.id, ConversationMessage.payload)
+                select(
+                    ConversationMessage.id,
+                    ConversationMessage.company_id,
+                    ConversationMessage.payload,
+                )
                 .where(
                     ConversationMessage.channel == Channel.EMAIL,
                     ConversationMessage.sender_address == address,
@@ -213,7 +221,13 @@ class MailboxStore:
                 .order_by(ConversationMessage.received_at.desc(), ConversationMessage.id.desc())
                 .limit(1)
             ).one_or_none()
-        return (row[0], row[1] or {}) if row else None
+        return (row[0], row[1], row[2] or {}) if row else None
+
+    def company_slug(self, company_id: int) -> str | None:
+        with session_scope(self.factory) as session:
+            return session.execute(
+                select(Company.slug).where(Company.id == company_id)
+            ).scalar_one_or_none()
 
     # --------------------------------------------------------------------- webhook tokens
     def token_seen(self, provider: str, token: str) -> bool:

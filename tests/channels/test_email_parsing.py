@@ -204,18 +204,27 @@ def test_a_reply_is_multipart_alternative_threaded_with_attachments(tmp_path):
     assert files["sales.png"].get_content() == png.read_bytes()
 
 
-def test_only_report_files_inside_the_reports_folder_are_attached(tmp_path, monkeypatch):
+def test_only_the_recipients_company_reports_are_attached(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     reports = tmp_path / "var" / "reports"
     (reports / "demo").mkdir(parents=True)
     (reports / "demo" / "sales-1.csv").write_text("a\n")
     (reports / "demo" / "sales-1.png").write_bytes(b"png")
+    (reports / "northstar").mkdir()
+    (reports / "northstar" / "sales-2.csv").write_text("theirs\n")
     (tmp_path / "secret.csv").write_text("password\n")
-    text = "Ready (#1, 3 rows): var/reports/demo/sales-1.csv and secret.csv and ../x.csv"
-    files = report_files(text, Path("var/reports"))
+    text = (
+        "Ready (#1, 3 rows): var/reports/demo/sales-1.csv and secret.csv and ../x.csv"
+        " and var/reports/northstar/sales-2.csv"
+    )
+    demo = Path("var/reports/demo")  # the recipient's company's folder
+    files = report_files(text, demo)
     assert [f.name for f in files] == ["sales-1.csv", "sales-1.png"]
-    shown = mention_attachments(text, files, Path("var/reports"))
-    assert shown == "Ready (#1, 3 rows): sales-1.csv (attached) and secret.csv and ../x.csv"
+    shown = mention_attachments(text, files, demo)
+    assert shown == (
+        "Ready (#1, 3 rows): sales-1.csv (attached) and secret.csv and ../x.csv"
+        " and var/reports/northstar/sales-2.csv"
+    )
 
 
 def test_mailgun_signatures_are_checked_for_key_age_and_presence():
