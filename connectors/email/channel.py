@@ -383,7 +383,6 @@ class EmailInput(InputChannel):
             message,
             recipient=recipient,
             body=text,
-            attachments=[f.name for f in files],
             conversation_message_id=parent_id,
         )
 

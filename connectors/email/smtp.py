@@ -119,7 +119,6 @@ class SmtpOutbox:
         *,
         recipient: str,
         body: str,
-        attachments: list[str],
         conversation_message_id: int | None,
     ) -> bool:
         """Keep ``message`` in the outbox, then try to send it now; True when it was accepted."""
@@ -135,9 +134,9 @@ class SmtpOutbox:
         pending = PendingEmail(
             outbox_id, str(message["Message-ID"]), recipient, raw, 0, conversation_message_id
         )
-        return await self._attempt(pending, attachments)
+        return await self._attempt(pending)
 
-    async def _attempt(self, pending: PendingEmail, attachments: list[str] | None = None) -> bool:
+    async def _attempt(self, pending: PendingEmail) -> bool:
         if pending.id in self._in_flight:
             return False
         self._in_flight.add(pending.id)
@@ -148,20 +147,10 @@ class SmtpOutbox:
                     smtp_send, self.settings, self.envelope_from, [pending.recipient], pending.raw
                 )
             except (smtplib.SMTPException, OSError, PermanentSmtpError) as error:
-                await self._failed(pending, attempts, error, attachments)
+                await self._failed(pending, attempts, error)
                 return False
             await asyncio.to_thread(self.store.mark_sent, pending.id, attempts)
-            await asyncio.to_thread(
-                self.inbox.record_outbound,
-                channel=Channel.EMAIL,
-                recipient=pending.recipient,
-                body=_plain_part(pending.raw),
-                status=DeliveryStatus.SENT,
-                attempts=attempts,
-                provider_message_id=pending.message_id[:128],
-                media=attachments or None,
-                conversation_message_id=pending.conversation_message_id,
-            )
+            await self._record(pending, attempts, DeliveryStatus.SENT)
             logger.info(
                 "email.smtp.sent message_id=%s to=%s attempts=%d",
                 pending.message_id,
@@ -172,9 +161,7 @@ class SmtpOutbox:
         finally:
             self._in_flight.discard(pending.id)
 
-    async def _failed(
-        self, pending: PendingEmail, attempts: int, error: BaseException, attachments
-    ) -> None:
+    async def _failed(self, pending: PendingEmail, attempts: int, error: BaseException) -> None:
         reason = describe_error(error)
         give_up = isinstance(error, PermanentSmtpError) or attempts >= self.max_attempts
         retry_in = None if give_up else self.retry_delay(attempts)
@@ -189,19 +176,8 @@ class SmtpOutbox:
                 attempts,
                 reason,
             )
-            await asyncio.to_thread(
-                self.inbox.record_outbound,
-                channel=Channel.EMAIL,
-                recipient=pending.recipient,
-                body=_plain_part(pending.raw),
-                status=DeliveryStatus.FAILED,
-                attempts=attempts,
-                provider_message_id=pending.message_id[:128],
-                media=attachments or None,
-                conversation_message_id=pending.conversation_message_id,
-                error_code=str(getattr(error, "smtp_code", "") or type(error).__name__)[:32],
-                error_message=reason,
-            )
+            code = str(getattr(error, "smtp_code", "") or type(error).__name__)
+            await self._record(pending, attempts, DeliveryStatus.FAILED, code[:32], reason)
             return
         logger.error(
             "email.smtp.failed message_id=%s to=%s attempt=%d retry_in_s=%.0f error=%s",
@@ -212,6 +188,30 @@ class SmtpOutbox:
             reason,
         )
         self._wake.set()  # the retry loop recomputes when the next attempt is due
+
+    async def _record(
+        self,
+        pending: PendingEmail,
+        attempts: int,
+        status: DeliveryStatus,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """The final outcome in ``outbound_messages``, like every channel's sends."""
+        text, files = _summary(pending.raw)
+        await asyncio.to_thread(
+            self.inbox.record_outbound,
+            channel=Channel.EMAIL,
+            recipient=pending.recipient,
+            body=text,
+            status=status,
+            attempts=attempts,
+            provider_message_id=pending.message_id[:128],
+            media=files or None,
+            conversation_message_id=pending.conversation_message_id,
+            error_code=error_code,
+            error_message=error_message,
+        )
 
     async def run(self, stop: asyncio.Event, idle_s: float = 60.0) -> None:
         """Retry due replies until ``stop``: right away at start (replies kept over a restart),
@@ -236,8 +236,9 @@ class SmtpOutbox:
                 waiter.cancel()
 
 
-def _plain_part(raw: bytes) -> str:
-    """The text/plain part of a composed message (what the outbound record shows)."""
+def _summary(raw: bytes) -> tuple[str, list[str]]:
+    """The text/plain part and the attachment names of a composed message."""
     message = BytesParser(policy=policy.default).parsebytes(raw)
     part = message.get_body(preferencelist=("plain",))
-    return part.get_content().strip() if part is not None else ""
+    text = part.get_content().strip() if part is not None else ""
+    return text, [a.get_filename() or a.get_content_type() for a in message.iter_attachments()]

@@ -14,8 +14,6 @@ from connectors.email.compose import Thread, compose_reply
 from connectors.email.imap import ImapMailbox, ImapPoller, ImapSettings
 from connectors.email.smtp import SmtpOutbox, SmtpSettings
 from connectors.email.testing import (
-    DovecotServer,
-    DovecotUnavailable,
     SmtpServer,
     make_mail,
     self_signed_certificate,
@@ -31,17 +29,6 @@ BOT = "bot@misy.example"
 USER = "marta.costa@misy-demo.example"
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
-@pytest.fixture(scope="module")
-def dovecot():
-    server = DovecotServer({BOT: "imap-secret"})
-    try:
-        server.start()
-    except DovecotUnavailable as error:
-        pytest.skip(str(error))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -74,9 +61,7 @@ def reply(text: str = "**WID-220**: 40 each"):
 
 
 async def submit(sender: SmtpOutbox, body: str = "x") -> bool:
-    return await sender.submit(
-        reply(), recipient=USER, body=body, attachments=[], conversation_message_id=None
-    )
+    return await sender.submit(reply(), recipient=USER, body=body, conversation_message_id=None)
 
 
 def rows(factory, model):
@@ -85,13 +70,7 @@ def rows(factory, model):
 
 
 async def test_a_reply_is_handed_to_smtp_with_auth_and_recorded(smtp, factory):
-    assert await outbox(smtp, factory).submit(
-        reply(),
-        recipient=USER,
-        body="WID-220: 40 each",
-        attachments=[],
-        conversation_message_id=None,
-    )
+    assert await submit(outbox(smtp, factory), "WID-220: 40 each")
     (received,) = smtp.delivered_to(USER)
     assert received["In-Reply-To"] == "<q1@client.example>"
     assert received.get_body(("plain",)).get_content().strip() == "WID-220: 40 each"
@@ -166,9 +145,7 @@ async def test_a_bad_password_is_logged_kept_and_retried_until_it_is_fixed(smtp,
 async def test_a_reply_kept_before_a_restart_is_sent_by_the_next_process(smtp, factory):
     smtp.password = "wrong-for-now"
     first = outbox(smtp, factory, backoff_s=0.05)
-    await first.submit(
-        reply(), recipient=USER, body="x", attachments=[], conversation_message_id=None
-    )
+    assert not await submit(first)
     smtp.password = "smtp-secret"
     stop = asyncio.Event()
     second = asyncio.ensure_future(outbox(smtp, factory).run(stop, idle_s=0.1))
