@@ -28,7 +28,10 @@ from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
 from misybot.store.tenancy import actor_for_identity
 
-pytestmark = pytest.mark.rasa_model
+pytestmark = [
+    pytest.mark.rasa_model,
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT = "bot@misy.example"
