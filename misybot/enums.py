@@ -112,6 +112,14 @@ class InboxStatus(str, Enum):
     FAILED = "failed"
 
 
+class OutboxStatus(str, Enum):
+    """A composed e-mail reply: waiting for the SMTP server, accepted by it, or given up on."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class DeliveryStatus(str, Enum):
     """An outbound message as the provider last reported it (``failed``: we could not send it)."""
 

@@ -105,6 +105,9 @@ class ChannelSettings:
     instagram_access_token: str | None = None
     graph_api_url: str | None = None  # default https://graph.facebook.com; tests point elsewhere
     graph_api_version: str | None = None
+    email_imap_password: str | None = None
+    email_smtp_password: str | None = None
+    mailgun_signing_key: str | None = None
     rate_limit_per_minute: int = 10
     rate_limit_window_s: float = 60.0
     max_body_bytes: int = 64 * 1024
@@ -127,6 +130,9 @@ class ChannelSettings:
             instagram_access_token=env.get("INSTAGRAM_ACCESS_TOKEN") or None,
             graph_api_url=(env.get("MISYBOT_GRAPH_API_URL") or "").rstrip("/") or None,
             graph_api_version=env.get("MISYBOT_GRAPH_API_VERSION") or None,
+            email_imap_password=env.get("MISYBOT_EMAIL_IMAP_PASSWORD") or None,
+            email_smtp_password=env.get("MISYBOT_EMAIL_SMTP_PASSWORD") or None,
+            mailgun_signing_key=env.get("MAILGUN_SIGNING_KEY") or None,
             rate_limit_per_minute=int(env.get("MISYBOT_CHANNEL_RATE_LIMIT") or 10),
             rate_limit_window_s=float(env.get("MISYBOT_CHANNEL_RATE_WINDOW_S") or 60.0),
             max_body_bytes=int(env.get("MISYBOT_CHANNEL_MAX_BODY_BYTES") or 64 * 1024),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -108,3 +109,59 @@ def choose_option(text: str, buttons: Sequence[dict]) -> str | None:
         if answer and answer == str(button.get("title", "")).strip().lower():
             return button.get("payload")
     return None
+
+
+def markdown_to_plain(text: str) -> str:
+    """Markdown → plain text for e-mail: markers dropped, links as ``text (url)``, bullets kept."""
+    text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+    text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _ITALIC.sub(lambda m: m.group(1), text)
+    text = _STRIKE.sub(lambda m: m.group(1), text)
+    text = _HEADING.sub(lambda m: m.group(1), text)
+    return _BULLET.sub(lambda m: f"{m.group(1)}- ", text)
+
+
+def markdown_to_html(text: str) -> str:
+    """Markdown → an HTML fragment: paragraphs, ``-``/``*`` lists, bold, italic, strike, links,
+    headings. Everything else is escaped, so reply text can never inject markup."""
+    blocks: list[str] = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [line for line in block.split("\n") if line.strip()]
+        if not lines:
+            continue
+        items = [_BULLET.match(line) for line in lines]
+        if all(items):
+            rendered = "".join(
+                f"<li>{_inline_html(line[item.end() :])}</li>"
+                for line, item in zip(lines, items, strict=True)
+            )
+            blocks.append(f"<ul>{rendered}</ul>")
+            continue
+        html_lines: list[str] = []
+        for line, item in zip(lines, items, strict=True):
+            heading = re.match(r"^(#{1,6})\s+(.+)$", line)
+            if heading:
+                level = min(len(heading.group(1)) + 1, 6)
+                blocks.append(f"<h{level}>{_inline_html(heading.group(2))}</h{level}>")
+            elif item:
+                html_lines.append("&bull; " + _inline_html(line[item.end() :]))
+            else:
+                html_lines.append(_inline_html(line))
+        if html_lines:
+            blocks.append("<p>" + "<br>\n".join(html_lines) + "</p>")
+    return "\n".join(blocks)
+
+
+def _inline_html(text: str) -> str:
+    text = html.escape(text, quote=True)
+    text = _LINK.sub(
+        lambda m: (
+            f'<a href="{m.group(2)}">{m.group(1)}</a>'
+            if m.group(2).startswith(("http://", "https://", "mailto:"))
+            else f"{m.group(1)} ({m.group(2)})"
+        ),
+        text,
+    )
+    text = _BOLD.sub(lambda m: f"<strong>{m.group(1) or m.group(2)}</strong>", text)
+    text = _ITALIC.sub(lambda m: f"<em>{m.group(1)}</em>", text)
+    return _STRIKE.sub(lambda m: f"<s>{m.group(1)}</s>", text)

@@ -11,6 +11,7 @@ from enum import Enum as PyEnum
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -527,6 +529,54 @@ class OutboundMessage(Base):
     attempts = Column(Integer, nullable=False, default=0)
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
     updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
+
+
+class MailboxCursor(Base):
+    """How far an IMAP poller has read a mailbox folder: the folder's UIDVALIDITY and last UID."""
+
+    __tablename__ = "mailbox_cursors"
+    __table_args__ = (UniqueConstraint("account", "folder"),)
+
+    id = Column(Integer, primary_key=True)
+    account = Column(String(254), nullable=False)  # user@host:port
+    folder = Column(String(254), nullable=False)
+    uid_validity = Column(BigInteger, nullable=False)  # IMAP numbers are unsigned 32-bit
+    last_uid = Column(BigInteger, nullable=False)
+    updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
+
+
+class EmailOutbox(Base):
+    """A composed reply e-mail, kept until the SMTP server accepts it (retried with backoff)."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (Index("ix_email_outbox_due", "status", "next_attempt_at"),)
+
+    id = Column(Integer, primary_key=True)
+    conversation_message_id = Column(
+        Integer, ForeignKey("conversation_messages.id", ondelete="SET NULL"), index=True
+    )
+    message_id = Column(String(255), nullable=False, unique=True)  # our Message-ID header
+    recipient = Column(String(254), nullable=False)
+    body = Column(Text, nullable=False)  # the plain-text part, for people reading the table
+    raw = Column(LargeBinary, nullable=False)  # the whole RFC 5322 message as sent
+    status = Column(String(16), nullable=False)  # an OutboxStatus value
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    last_error = Column(Text)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    sent_at = Column(UTCDateTime)
+
+
+class WebhookToken(Base):
+    """A signed webhook's one-time token, remembered so a replayed request is refused."""
+
+    __tablename__ = "webhook_tokens"
+    __table_args__ = (UniqueConstraint("provider", "token"),)
+
+    id = Column(Integer, primary_key=True)
+    provider = Column(String(32), nullable=False)
+    token = Column(String(128), nullable=False)
+    seen_at = Column(UTCDateTime, nullable=False, default=utc_now, index=True)
 
 
 class MessageTemplate(Base):

@@ -1,13 +1,18 @@
-"""Fixtures the channel tests share: an inbox on a fresh database, the Graph API stand-in."""
+"""Fixtures the channel tests share: an inbox on a fresh database, the Graph API stand-in and
+the mail servers of the e-mail channel."""
 
 from __future__ import annotations
 
 import pytest
 
+from connectors.email.testing import DovecotServer
 from connectors.testing import GraphStandIn
 from misybot.channels.inbox import Inbox
 from misybot.db.session import make_session_factory
 from misybot.testing import migrated_sqlite
+
+MAILBOX = "bot@misy.example"
+MAILBOX_PASSWORD = "imap-secret"
 
 
 @pytest.fixture
@@ -30,3 +35,13 @@ def graph():
     ).start()
     yield standin
     standin.stop()
+
+
+@pytest.fixture(scope="module")
+def dovecot():
+    """A private Dovecot (installed by scripts/test-services.sh if missing) with the bot's box.
+    No Dovecot is a failure, not a skip: the e-mail channel's tests must run everywhere."""
+    server = DovecotServer({MAILBOX: MAILBOX_PASSWORD})
+    server.start()
+    yield server
+    server.stop()
