@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install train db worker shell run test test-unit test-stories test-nlu validate lint bench clean lock
+.PHONY: help install train db worker shell run test test-unit test-stories test-nlu validate lint bench clean lock transcript
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test-stories: install train ## Test stories through the trained model (predictio
 
 test-nlu: install train ## Evaluate NLU on the held-out set; fails below the thresholds
 	$(BIN)/python scripts/evaluate_nlu.py --model $(MODEL) --data tests/nlu/test_data.yml --out results/nlu
+
+transcript: install train ## Regenerate docs/personas.md: three commands in every voice, from the real bot
+	$(BIN)/python scripts/transcript.py --model $(MODEL) --out docs/personas.md
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .

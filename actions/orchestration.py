@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.people import db, utter
+from actions.people import db, db_write, utter
 from misybot.commands import BY_INTENT
 from misybot.enums import ExecutionStatus
 from misybot.errors import MisybotError
@@ -86,7 +86,7 @@ async def run_command(
         utter(dispatcher, permission_reply(command, error))
         return []
     try:
-        submitted = await db(submit.submit, sender.actor, spec.agent_type, context)
+        submitted = await db_write(submit.submit, sender.actor, spec.agent_type, context)
         execution_id = submitted.execution_id
         deadline = time.monotonic() + get_settings().inline_deadline_s
         view = None
@@ -94,9 +94,9 @@ async def run_command(
             await asyncio.sleep(POLL_S)
             view = await db(submit.finished_view, execution_id)
         if view is not None:
-            await db(submit.answered_inline, execution_id)
+            await db_write(submit.answered_inline, execution_id)
         else:
-            view = await db(submit.hand_over_or_finish, execution_id)
+            view = await db_write(submit.hand_over_or_finish, execution_id)
     except SQLAlchemyError as error:
         logger.warning("actions.orchestrator_unavailable command=%s error=%s", command, error)
         dispatcher.utter_message(
@@ -135,7 +135,7 @@ async def control(
         return submit.agent_status(session, actor)
 
     try:
-        outcome = await db(act)
+        outcome = await db_write(act)
     except PermissionDenied as error:
         utter(dispatcher, permission_reply(command, error))
         return

@@ -10,7 +10,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from misybot.db.session import session_scope
+from misybot.db.engine import get_engine
+from misybot.db.session import make_session_factory, session_scope
 from misybot.identity import Sender, resolve_sender, set_persona
 from misybot.replies import Reply
 from misybot.settings import get_settings
@@ -18,14 +19,24 @@ from misybot.settings import get_settings
 PROFILE_SLOTS = ("persona", "user_id", "company_id", "role", "user_name")
 
 
-def _in_session(fn, *args):
-    with session_scope() as session:
+def _in_session(write: bool, fn, *args):
+    engine = get_engine()
+    if write:
+        # On SQLite a transaction that reads before it writes cannot wait for the worker's write
+        # lock ("database is locked" at once); taking the lock up front makes it wait its turn.
+        engine = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+    with session_scope(make_session_factory(engine)) as session:
         return fn(session, *args)
 
 
 async def db(fn, *args):
-    """A unit of work in a thread: the action server's event loop never waits on the database."""
-    return await asyncio.to_thread(_in_session, fn, *args)
+    """A read in a thread: the action server's event loop never waits on the database."""
+    return await asyncio.to_thread(_in_session, False, fn, *args)
+
+
+async def db_write(fn, *args):
+    """A unit of work that writes, in a thread (see ``_in_session`` for SQLite's lock)."""
+    return await asyncio.to_thread(_in_session, True, fn, *args)
 
 
 def utter(dispatcher: CollectingDispatcher, reply: Reply) -> None:
@@ -125,7 +136,7 @@ class ActionSetPersona(Action):
             # The slot mapping may have stored an unknown style: keep the profile's.
             return [SlotSet("persona", previous)]
         if sender.actor is not None:
-            await db(set_persona, sender.actor, Persona(requested))
+            await db_write(set_persona, sender.actor, Persona(requested))
         # The confirmation is rendered before this action's events apply: name the new style
         # explicitly so it reads right, and the slot (set by the mapping) is already the new one.
         dispatcher.utter_message(response="utter_persona_set", persona=requested)

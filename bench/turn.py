@@ -2,7 +2,9 @@
 
 Reports p50/p95 for: a fresh conversation, the same conversation after many turns (what
 `session_config` bounds), and — with ``--with-ted`` — a model that also has TEDPolicy, to show what
-that policy costs. The action server is started here; figures are printed, never asserted.
+that policy costs. A seeded demo database, an orchestrator worker and the action server are
+started here, and the conversations are a registered demo user's, so every command runs its agent
+as it would for a real user. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -18,9 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import action_endpoint  # noqa: E402
-
+sys.path.insert(0, str(ROOT))
+from connectors.testing import action_endpoint  # noqa: E402
+from misybot.demo import demo_user  # noqa: E402
 from misybot.testing import free_port, wait_for_http  # noqa: E402
 
 MESSAGES = [
@@ -88,10 +91,12 @@ async def run(model: Path, action_url: str, turns: int, long_turns: int) -> dict
     configure_structlog(logging.WARNING)
 
     agent = Agent.load(str(model), action_endpoint=action_endpoint(action_url))
-    await measure(agent, "warm-up", len(MESSAGES))
-    results = {"fresh": await measure(agent, "fresh", turns)}
-    await measure(agent, "long", long_turns)
-    results[f"after_{long_turns}_turns"] = await measure(agent, "long", turns)
+    user = demo_user().email  # the admin: every command is allowed, so every agent runs
+    tag = model.stem.split(".")[0]
+    await measure(agent, f"{user}~{tag}-warm-up", len(MESSAGES))
+    results = {"fresh": await measure(agent, f"{user}~{tag}-fresh", turns)}
+    await measure(agent, f"{user}~{tag}-long", long_turns)
+    results[f"after_{long_turns}_turns"] = await measure(agent, f"{user}~{tag}-long", turns)
     return results
 
 
@@ -103,10 +108,20 @@ def main() -> int:
     parser.add_argument("--with-ted", action="store_true", help="also train and measure TEDPolicy")
     args = parser.parse_args()
 
+    scratch_db = tempfile.TemporaryDirectory(prefix="misybot-turn-")
+    env = {**os.environ, "MISYBOT_DATABASE_URL": f"sqlite:///{scratch_db.name}/misybot.db",
+           "MISYBOT_REPORTS_DIR": f"{scratch_db.name}/reports"}  # fmt: skip
+    os.environ.update(env)
+    misybot = Path(sys.executable).with_name("misybot")
+    subprocess.run([str(misybot), "demo", "seed"], env=env, check=True, capture_output=True)
+    worker = subprocess.Popen(
+        [str(misybot), "worker"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", server)
@@ -123,8 +138,10 @@ def main() -> int:
                 results = asyncio.run(run(ted_model, url, args.turns, args.long_turns))
                 lines += [report(f"with TED {name}", timings) for name, timings in results.items()]
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        for process in (server, worker):
+            process.terminate()
+            process.wait(timeout=20)
+        scratch_db.cleanup()
     print("\n".join(lines))
     fresh = next(line for line in lines if line.startswith("rules+memo fresh"))
     print("turn " + " ".join(fresh.split(": ", 1)[1].split()))

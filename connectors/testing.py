@@ -595,3 +595,16 @@ class RasaProcess:
                 self.process.wait(timeout=20)
         if getattr(self, "log", None):
             self.log.close()
+
+
+def action_endpoint(url: str):
+    """The action endpoint of ``endpoints.yml`` (its options included), pointed at ``url`` — for
+    tests, benches and the transcript that load the agent in-process."""
+    from pathlib import Path
+
+    from rasa.core.utils import read_endpoints_from_path
+
+    root = Path(__file__).resolve().parents[1]
+    configured = read_endpoints_from_path(root / "endpoints.yml").action
+    configured.url = url
+    return configured

@@ -174,10 +174,11 @@ def _alerts(r: Mapping[str, Any]) -> Reply:
         "severity_counts": ", ".join(f"{n} {s}" for s, n in severities.items()),
         "alert_lines": bullets(_alert_line(a) for a in alerts),
         "alert_details": bullets(f"{_alert_line(a)} — {a['message']}" for a in alerts),
-        "alert_compact": "\n".join(
+        "alert_compact": " · ".join(
             f"{SEVERITY_MARK.get(a['severity'], '•')} #{a['id']} {a.get('sku') or words(a['category'])}"
-            for a in alerts
-        ),
+            for a in alerts[:3]
+        )
+        + (f" · +{r.get('total', len(alerts)) - 3} more" if r.get("total", len(alerts)) > 3 else ""),
         "location_lines": bullets(f"**{place}**: {' '.join(ids)}" for place, ids in places.items()),
         "kv_alerts": kv((f"ALERT_{a['id']}", _alert_kv(a)) for a in alerts),
         "first_id": alerts[0]["id"],

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from connectors.testing import action_endpoint
 from misybot.testing import (
     DEFAULT_POSTGRES_URL,
     empty_tables,
@@ -108,15 +109,6 @@ def agent(model_path: Path, action_server_url: str, worker: subprocess.Popen):
     configure_logging_and_warnings(logging.WARNING)
     configure_structlog(logging.WARNING)
     return Agent.load(str(model_path), action_endpoint=action_endpoint(action_server_url))
-
-
-def action_endpoint(url: str):
-    """The action endpoint of ``endpoints.yml`` (its options included), pointed at ``url``."""
-    from rasa.core.utils import read_endpoints_from_path
-
-    configured = read_endpoints_from_path(ROOT / "endpoints.yml").action
-    configured.url = url
-    return configured
 
 
 @pytest.fixture(scope="session")

@@ -351,10 +351,14 @@ class EmailInput(InputChannel):
         parent_id, company_id, raw = None, None, {}
         if stored is not None:
             parent_id, company_id, raw = stored.id, stored.company_id, stored.message.raw
-        else:
+        if stored is None or company_id is None:
+            # A pushed result has no message of its own; and the message the output was made
+            # for was stored before the sender was linked to a company: read the latest one.
             latest = await asyncio.to_thread(self.store.latest_inbound, recipient)
             if latest is not None:
-                parent_id, company_id, raw = latest[0], latest[1], latest[2].get("raw") or {}
+                company_id = latest[1]
+                if stored is None:
+                    parent_id, raw = latest[0], latest[2].get("raw") or {}
         text = "\n\n".join(parts)
         folder = await self._reports_folder(company_id)
         files = report_files("\n".join([*attachments, text]), folder) if folder else []
@@ -389,10 +393,9 @@ class EmailInput(InputChannel):
     async def _reports_folder(self, company_id: int | None) -> Path | None:
         """Where the recipient's company's reports are: only those files are ever attached
         (a path echoed from someone's mail must not fetch another company's report)."""
-        if company_id is not None:
-            slug = await asyncio.to_thread(self.store.company_slug, company_id)
-        else:  # not a registered address: a guest of the guest company, if there is one
-            slug = get_settings().guest_company or None
+        if company_id is None:  # not a registered address: no company, no files
+            return None
+        slug = await asyncio.to_thread(self.store.company_slug, company_id)
         return self.config.reports_dir / slug if slug else None
 
     # -------------------------------------------------------------------------- lifecycle

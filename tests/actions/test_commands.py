@@ -60,6 +60,7 @@ async def every_voice(domain, messages) -> dict[str | None, str]:
         assert not re.search(r"\{[a-z_]+\}", text), (persona, text)
         voices[persona] = text
     assert len(set(voices.values())) == len(voices), "each voice reads differently"
+    assert len(voices["streamliner"].splitlines()) <= 3, voices["streamliner"]
     return voices
 
 
