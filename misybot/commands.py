@@ -23,24 +23,92 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("check_inventory", "check_inventory", Operation.VIEW, "Stock", "how many WID-220 in Lisbon?", "reorder_point"),
-    Command("update_stock", "update_stock", Operation.UPDATE_STOCK, "Stock", "received 200 WID-220 in Lisbon", "stock_movements"),
-    Command("reorder_stock", "reorder_stock", Operation.REORDER, "Stock", "reorder blue widgets", "lead_time"),
-    Command("view_alerts", "view_alerts", Operation.VIEW, "Alerts", "show critical alerts", "alerts"),
-    Command("acknowledge_alert", "acknowledge_alert", Operation.ACKNOWLEDGE_ALERT, "Alerts", "ack 1042", "alerts"),
-    Command("resolve_alert", "resolve_alert", Operation.RESOLVE_ALERT, "Alerts", "resolve all low stock alerts", "alerts"),
-    Command("generate_report", "generate_report", Operation.GENERATE_REPORT, "Reports", "sales report for last week", "reports"),
-    Command("view_metrics", "view_metrics", Operation.VIEW, "Reports", "kpis this month", "turnover"),
+    Command(
+        "check_inventory",
+        "check_inventory",
+        Operation.VIEW,
+        "Stock",
+        "how many WID-220 in Lisbon?",
+        "reorder_point",
+    ),
+    Command(
+        "update_stock",
+        "update_stock",
+        Operation.UPDATE_STOCK,
+        "Stock",
+        "received 200 WID-220 in Lisbon",
+        "stock_movements",
+    ),
+    Command(
+        "reorder_stock",
+        "reorder_stock",
+        Operation.REORDER,
+        "Stock",
+        "reorder blue widgets",
+        "lead_time",
+    ),
+    Command(
+        "view_alerts", "view_alerts", Operation.VIEW, "Alerts", "show critical alerts", "alerts"
+    ),
+    Command(
+        "acknowledge_alert",
+        "acknowledge_alert",
+        Operation.ACKNOWLEDGE_ALERT,
+        "Alerts",
+        "ack 1042",
+        "alerts",
+    ),
+    Command(
+        "resolve_alert",
+        "resolve_alert",
+        Operation.RESOLVE_ALERT,
+        "Alerts",
+        "resolve all low stock alerts",
+        "alerts",
+    ),
+    Command(
+        "generate_report",
+        "generate_report",
+        Operation.GENERATE_REPORT,
+        "Reports",
+        "sales report for last week",
+        "reports",
+    ),
+    Command(
+        "view_metrics", "view_metrics", Operation.VIEW, "Reports", "kpis this month", "turnover"
+    ),
     Command("daily_digest", "daily_digest", Operation.VIEW, "Reports", "daily digest", "coverage"),
-    Command("check_supplier", "check_supplier", Operation.VIEW, "Suppliers", "contact for Acme Supply", "lead_time"),
-    Command("supplier_performance", "supplier_performance", Operation.VIEW, "Suppliers", "supplier performance last quarter", "fill_rate"),
+    Command(
+        "check_supplier",
+        "check_supplier",
+        Operation.VIEW,
+        "Suppliers",
+        "contact for Acme Supply",
+        "lead_time",
+    ),
+    Command(
+        "supplier_performance",
+        "supplier_performance",
+        Operation.VIEW,
+        "Suppliers",
+        "supplier performance last quarter",
+        "fill_rate",
+    ),
     Command("run_agent", "", Operation.RUN_AGENT, "Agents", "run the inventory monitor", "alerts"),
     Command("stop_agent", "", Operation.STOP_AGENT, "Agents", "stop the alert generator", "alerts"),
     Command("agent_status", "", Operation.VIEW, "Agents", "agent status", "alerts"),
-)  # fmt: skip
+)
 BY_INTENT = {command.intent: command for command in COMMANDS}
-TOPICS = ("reorder_point", "lead_time", "alerts", "turnover", "fill_rate", "coverage",
-          "stock_movements", "reports")  # fmt: skip
+TOPICS = (
+    "reorder_point",
+    "lead_time",
+    "alerts",
+    "turnover",
+    "fill_rate",
+    "coverage",
+    "stock_movements",
+    "reports",
+)
 
 
 def commands_for(role: Role | str) -> list[Command]:

@@ -107,8 +107,12 @@ def _inventory(r: Mapping[str, Any]) -> Reply:
         "supplier": r.get("preferred_supplier") or "none",
         "stock_value": number(r.get("stock_value"), 2),
         "location_count": len(locations),
-        "location_lines": bullets(f"{loc['location']}: {number(loc['quantity'])}" for loc in locations),
-        "location_compact": " · ".join(f"{loc['code']} {number(loc['quantity'])}" for loc in locations),
+        "location_lines": bullets(
+            f"{loc['location']}: {number(loc['quantity'])}" for loc in locations
+        ),
+        "location_compact": " · ".join(
+            f"{loc['code']} {number(loc['quantity'])}" for loc in locations
+        ),
         "hub_lines": bullets(
             f"{STATUS_MARK.get(loc['status'], '•')} **{loc['location']}** ({loc['code']}): "
             f"{number(loc['quantity'])} {r['unit']}, reorder point {number(loc['reorder_point'])}"
@@ -130,7 +134,7 @@ def _inventory(r: Mapping[str, Any]) -> Reply:
         "first_recommendation": (r.get("recommendations") or ["Nothing to do."])[0],
         "next_actions": bullets(actions),
         "as_of": r.get("as_of"),
-    }  # fmt: skip
+    }
     return Reply("utter_inventory_status", variables)
 
 
@@ -142,10 +146,16 @@ def _alert_line(alert: Mapping[str, Any]) -> str:
 
 def _alert_kv(alert: Mapping[str, Any]) -> str:
     return "|".join(
-        str(alert.get(key) or "-").upper() if key in ("severity", "category", "status") else
-        str(alert.get(key) or "-")
+        str(alert.get(key) or "-").upper()
+        if key in ("severity", "category", "status")
+        else str(alert.get(key) or "-")
         for key in ("severity", "category", "status", "sku", "location")
-    )  # fmt: skip
+    )
+
+
+def _alert_tag(alert: Mapping[str, Any]) -> str:
+    subject = alert.get("sku") or words(alert["category"])
+    return f"{SEVERITY_MARK.get(alert['severity'], '•')} #{alert['id']} {subject}"
 
 
 def _filter_words(flt: Mapping[str, Any]) -> str:
@@ -174,16 +184,15 @@ def _alerts(r: Mapping[str, Any]) -> Reply:
         "severity_counts": ", ".join(f"{n} {s}" for s, n in severities.items()),
         "alert_lines": bullets(_alert_line(a) for a in alerts),
         "alert_details": bullets(f"{_alert_line(a)} — {a['message']}" for a in alerts),
-        "alert_compact": " · ".join(
-            f"{SEVERITY_MARK.get(a['severity'], '•')} #{a['id']} {a.get('sku') or words(a['category'])}"
-            for a in alerts[:3]
-        )
-        + (f" · +{r.get('total', len(alerts)) - 3} more" if r.get("total", len(alerts)) > 3 else ""),
+        "alert_compact": " · ".join(_alert_tag(a) for a in alerts[:3])
+        + (
+            f" · +{r.get('total', len(alerts)) - 3} more" if r.get("total", len(alerts)) > 3 else ""
+        ),
         "location_lines": bullets(f"**{place}**: {' '.join(ids)}" for place, ids in places.items()),
         "kv_alerts": kv((f"ALERT_{a['id']}", _alert_kv(a)) for a in alerts),
         "first_id": alerts[0]["id"],
         "timestamp": now_iso(),
-    }  # fmt: skip
+    }
     return Reply("utter_alerts_list", variables)
 
 
@@ -278,8 +287,11 @@ def _report(r: Mapping[str, Any]) -> Reply:
     }
     buttons = [
         {"title": "Share", "payload": f'/share_report{{"report_id": "{r["report_id"]}"}}'},
-        {"title": "Schedule weekly", "payload": f'/schedule_report{{"report_type": "{r["report_type"]}"}}'},
-    ]  # fmt: skip
+        {
+            "title": "Schedule weekly",
+            "payload": f'/schedule_report{{"report_type": "{r["report_type"]}"}}',
+        },
+    ]
     return Reply("utter_report_ready", variables, buttons)
 
 
@@ -328,21 +340,57 @@ def _digest(r: Mapping[str, Any]) -> Reply:
             f"{o['po_number']} {o['supplier']} → {o['location']}: {o['units']} units"
             + (f", {o['days_late']} days late" if o["days_late"] else ", due today")
             for o in due
-        ) or "- none",
+        )
+        or "- none",
         "risk_count": len(risks),
-        "risk_lines": bullets(
-            f"{STATUS_MARK.get(x['status'], '•')} **{x['sku']}** {x['name']}: {number(x['total_quantity'])} left "
-            f"(reorder point {x['reorder_point']}, {x['days_of_coverage'] or 'n/a'} days, {number(x['on_order'])} on order)"
-            for x in risks
-        ) or "- none",
-        "risk_compact": " · ".join(f"{STATUS_MARK.get(x['status'], '•')} {x['sku']}" for x in risks) or "none",
+        "risk_lines": bullets(_risk_line(x) for x in risks) or "- none",
+        "risk_compact": " · ".join(f"{STATUS_MARK.get(x['status'], '•')} {x['sku']}" for x in risks)
+        or "none",
         "alert_lines": bullets(_alert_line(a) for a in new_alerts[:5]) or "- none",
-        "kv_risks": kv((f"RISK_{x['sku']}", f"{x['total_quantity']} {STATUS_CODE.get(x['status'], 'OK')}") for x in risks),
-    }  # fmt: skip
+        "kv_risks": kv(
+            (f"RISK_{x['sku']}", f"{x['total_quantity']} {STATUS_CODE.get(x['status'], 'OK')}")
+            for x in risks
+        ),
+    }
     return Reply("utter_daily_digest", variables)
 
 
+def _risk_line(x: Mapping[str, Any]) -> str:
+    mark = STATUS_MARK.get(x["status"], "•")
+    cover = x["days_of_coverage"] or "n/a"
+    return (
+        f"{mark} **{x['sku']}** {x['name']}: {number(x['total_quantity'])} left (reorder point "
+        f"{x['reorder_point']}, {cover} days, {number(x['on_order'])} on order)"
+    )
+
+
 # ---------------------------------------------------------------------------------- suppliers
+def _supplier_line(s: Mapping[str, Any]) -> str:
+    actual = s.get("actual_lead_time_days") or "n/a"
+    return (
+        f"**{s['name']}** — {s.get('contact_name') or '-'}, {s.get('email') or '-'}, "
+        f"{s.get('phone') or '-'}; lead time {s['promised_lead_time_days']} d promised, "
+        f"{actual} d actual; {s['open_orders']} open, {s['late_orders']} late"
+    )
+
+
+def _supplier_fields(s: Mapping[str, Any]) -> str:
+    fields = (
+        s["name"], s.get("email"), s.get("phone"), s["promised_lead_time_days"],
+        s.get("actual_lead_time_days"), s["open_orders"], s["late_orders"],
+    )  # fmt: skip
+    return "|".join("-" if value is None else str(value) for value in fields)
+
+
+def _score_line(s: Mapping[str, Any]) -> str:
+    mark = "✅" if float(s.get("on_time_rate") or 0) >= 0.85 else "⚠️"
+    return (
+        f"{s['rank']}. {mark} **{s['supplier']}**: {percent(s.get('on_time_rate'))} on time, "
+        f"fill {percent(s.get('fill_rate'))}, avg delay {s.get('avg_delay_days') or 'n/a'} d, "
+        f"{s['overdue']} overdue"
+    )
+
+
 def _suppliers(r: Mapping[str, Any]) -> Reply:
     suppliers = r.get("suppliers") or []
     first = suppliers[0]
@@ -361,19 +409,12 @@ def _suppliers(r: Mapping[str, Any]) -> Reply:
         "late_orders": first["late_orders"],
         "last_delivery": first.get("last_delivery") or "none",
         "status_mark": "✅" if first["late_orders"] == 0 else "⚠️",
-        "supplier_lines": bullets(
-            f"**{s['name']}** — {s.get('contact_name') or '-'}, {s.get('email') or '-'}, "
-            f"{s.get('phone') or '-'}; lead time {s['promised_lead_time_days']} d promised, "
-            f"{s.get('actual_lead_time_days') or 'n/a'} d actual; {s['open_orders']} open, {s['late_orders']} late"
-            for s in suppliers
-        ),
+        "supplier_lines": bullets(_supplier_line(s) for s in suppliers),
         "kv_suppliers": kv(
-            (f"SUPPLIER_{i}", f"{s['name']}|{s.get('email') or '-'}|{s.get('phone') or '-'}|"
-             f"{s['promised_lead_time_days']}|{s.get('actual_lead_time_days') or '-'}|{s['open_orders']}|{s['late_orders']}")
-            for i, s in enumerate(suppliers, 1)
+            (f"SUPPLIER_{i}", _supplier_fields(s)) for i, s in enumerate(suppliers, 1)
         ),
         "timestamp": now_iso(),
-    }  # fmt: skip
+    }
     return Reply("utter_supplier_info", variables)
 
 
@@ -394,19 +435,19 @@ def _performance(r: Mapping[str, Any]) -> Reply:
         "worst": worst["supplier"],
         "worst_on_time": percent(worst.get("on_time_rate")),
         "worst_overdue": worst["overdue"],
-        "ranking_lines": "\n".join(
-            f"{s['rank']}. {'✅' if float(s.get('on_time_rate') or 0) >= 0.85 else '⚠️'} **{s['supplier']}**: "
-            f"{percent(s.get('on_time_rate'))} on time, fill {percent(s.get('fill_rate'))}, "
-            f"avg delay {s.get('avg_delay_days') or 'n/a'} d, {s['overdue']} overdue"
-            for s in scores
+        "ranking_lines": "\n".join(_score_line(s) for s in scores),
+        "ranking_compact": " · ".join(
+            f"{s['rank']}. {s['supplier']} {percent(s.get('on_time_rate'))}" for s in scores
         ),
-        "ranking_compact": " · ".join(f"{s['rank']}. {s['supplier']} {percent(s.get('on_time_rate'))}" for s in scores),
         "kv_scores": kv(
-            (f"SUPPLIER_{s['rank']}", f"{s['supplier']}|{s.get('on_time_rate') or '-'}|{s.get('fill_rate') or '-'}|"
-             f"{s.get('avg_delay_days') or '-'}|{s['overdue']}")
+            (
+                f"SUPPLIER_{s['rank']}",
+                f"{s['supplier']}|{s.get('on_time_rate') or '-'}|{s.get('fill_rate') or '-'}|"
+                f"{s.get('avg_delay_days') or '-'}|{s['overdue']}",
+            )
             for s in scores
         ),
-    }  # fmt: skip
+    }
     return Reply("utter_supplier_performance", variables)
 
 
@@ -445,9 +486,11 @@ def _reorder(r: Mapping[str, Any]) -> Reply:
         "on_order_before": number(r["on_order_before"]),
         "quantity_source": words(r.get("quantity_source")),
         "notes": bullets(r.get("notes") or []),
-        "replayed_note": " (already placed for this request — not ordered twice)" if r.get("replayed") else "",
+        "replayed_note": " (already placed for this request — not ordered twice)"
+        if r.get("replayed")
+        else "",
         "timestamp": now_iso(),
-    }  # fmt: skip
+    }
     return Reply("utter_reorder_created", variables)
 
 
@@ -489,10 +532,14 @@ def _not_found(command: str, r: Mapping[str, Any]) -> Reply:
         "command": words(command),
     }
     entity = {"product": "sku", "supplier": "supplier", "location": "location"}.get(r["kind"])
-    buttons = [
-        {"title": s["label"][:20], "payload": f'/{command}{{"{entity}": "{s["value"]}"}}'}
-        for s in suggestions[:5]
-    ] if entity else []  # fmt: skip
+    buttons = (
+        [
+            {"title": s["label"][:20], "payload": f'/{command}{{"{entity}": "{s["value"]}"}}'}
+            for s in suggestions[:5]
+        ]
+        if entity
+        else []
+    )
     response = "utter_not_found_suggestions" if suggestions else "utter_not_found"
     return Reply(response, variables, buttons)
 

@@ -77,7 +77,7 @@ def document(answers: dict[str, list[list[str]]], today: str) -> str:
         "",
         "Produced by `make transcript` from the trained model, the action server and a worker on",
         f"a freshly seeded demo database ({today}); regenerate it after changing responses.",
-        "Each user's persona is on their profile (`set_persona` changes it: \"be brief\",",
+        'Each user\'s persona is on their profile (`set_persona` changes it: "be brief",',
         '"switch to hub mode"). The demo users: '
         + ", ".join(f"{p} — {demo_user(p).name}" for p, _ in VOICES)
         + ".",
@@ -86,7 +86,12 @@ def document(answers: dict[str, list[list[str]]], today: str) -> str:
     for index, (title, text) in enumerate(COMMANDS):
         lines += [f"## {title}: “{text}”", ""]
         for persona, description in VOICES:
-            lines += [f"### {persona} ({description})", "", quoted(answers[persona][index], persona), ""]
+            lines += [
+                f"### {persona} ({description})",
+                "",
+                quoted(answers[persona][index], persona),
+                "",
+            ]
     return "\n".join(lines)
 
 

@@ -26,10 +26,11 @@ def markdown_to_whatsapp(text: str) -> str:
     return text.replace("\x00", "*")
 
 
-def markdown_to_plain(text: str) -> str:
-    """Markdown → plain text for channels that show no formatting (Messenger, Instagram)."""
+def markdown_to_plain(text: str, bullet: str = "•") -> str:
+    """Markdown → plain text for channels that show no formatting (Messenger, Instagram; e-mail's
+    text part with ``bullet="-"``): markers dropped, links as ``text (url)``, list items kept."""
     text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
-    text = _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
+    text = _BULLET.sub(lambda m: f"{m.group(1)}{bullet} ", text)
     text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
     text = _ITALIC.sub(lambda m: m.group(1), text)
     text = _HEADING.sub(lambda m: m.group(1), text)
@@ -109,16 +110,6 @@ def choose_option(text: str, buttons: Sequence[dict]) -> str | None:
         if answer and answer == str(button.get("title", "")).strip().lower():
             return button.get("payload")
     return None
-
-
-def markdown_to_plain(text: str) -> str:
-    """Markdown → plain text for e-mail: markers dropped, links as ``text (url)``, bullets kept."""
-    text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
-    text = _BOLD.sub(lambda m: m.group(1) or m.group(2), text)
-    text = _ITALIC.sub(lambda m: m.group(1), text)
-    text = _STRIKE.sub(lambda m: m.group(1), text)
-    text = _HEADING.sub(lambda m: m.group(1), text)
-    return _BULLET.sub(lambda m: f"{m.group(1)}- ", text)
 
 
 def markdown_to_html(text: str) -> str:

@@ -104,7 +104,7 @@ def compose_reply(
     # robots never answer each other; Outlook is asked not to send its automatic replies.
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(markdown_to_plain(markdown).strip() + "\n")
+    message.set_content(markdown_to_plain(markdown, bullet="-").strip() + "\n")
     message.add_alternative(HTML_PAGE.format(body=markdown_to_html(markdown)), subtype="html")
     for path in attachments:
         data = path.read_bytes()

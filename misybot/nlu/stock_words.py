@@ -10,12 +10,24 @@ from misybot.enums import MovementKind
 
 # Checked in order: a count ("counted 48", "set … to 75", "= 18") wins over the other words.
 _RULES: tuple[tuple[str, MovementKind, str], ...] = (
-    (r"\b(count(ed)?|recount(ed)?|cycle count|stock count|set|is now|should be)\b|=|\bto \d", MovementKind.ADJUSTMENT, "set"),
+    (
+        r"\b(count(ed)?|recount(ed)?|cycle count|stock count|set|is now|should be)\b|=|\bto \d",
+        MovementKind.ADJUSTMENT,
+        "set",
+    ),
     (r"\b(sold|sale|sales)\b", MovementKind.SALE, "remove"),
-    (r"\b(wr(ote|ite)[ -]?offs?|damaged|broken|expired|lost|stolen)\b", MovementKind.WRITE_OFF, "remove"),
-    (r"\b(used|consumed|took out|take out|deduct(ed)?|remove[d]?|minus|subtract(ed)?)\b", MovementKind.CONSUMPTION, "remove"),
+    (
+        r"\b(wr(ote|ite)[ -]?offs?|damaged|broken|expired|lost|stolen)\b",
+        MovementKind.WRITE_OFF,
+        "remove",
+    ),
+    (
+        r"\b(used|consumed|took out|take out|deduct(ed)?|remove[d]?|minus|subtract(ed)?)\b",
+        MovementKind.CONSUMPTION,
+        "remove",
+    ),
     (r"\b(returned|return)\b", MovementKind.ADJUSTMENT, "add"),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

@@ -97,16 +97,50 @@ async def test_inventory_check_in_every_voice(domain):
     ("action", "sender", "slots", "text", "response", "fact"),
     [
         (ActionViewAlerts, TIAGO, {}, "show alerts", "utter_alerts_list", "#"),
-        (ActionGenerateReport, ANA, {"report_type": "sales"}, "sales report", "utter_report_ready", "sales"),
+        (
+            ActionGenerateReport,
+            ANA,
+            {"report_type": "sales"},
+            "sales report",
+            "utter_report_ready",
+            "sales",
+        ),
         (ActionViewMetrics, PRIYA, {}, "kpis", "utter_metrics", "turnover"),
         (ActionDailyDigest, MARTA, {}, "daily digest", "utter_daily_digest", "DRL-680"),
-        (ActionCheckSupplier, LUCIA, {"supplier": "Acme Supply"}, "acme contact", "utter_supplier_info", "Acme Supply"),
-        (ActionSupplierPerformance, JOAO, {}, "supplier performance", "utter_supplier_performance", "Globex"),
-        (ActionReorderStock, MARTA, {"sku": "WID-221"}, "reorder WID-221", "utter_reorder_created", "WID-221"),
-        (ActionUpdateStock, TIAGO, {"sku": "WID-230", "quantity": 20, "location": "Lisbon"},
-         "received 20 WID-230 in Lisbon", "utter_stock_updated", "+20"),
+        (
+            ActionCheckSupplier,
+            LUCIA,
+            {"supplier": "Acme Supply"},
+            "acme contact",
+            "utter_supplier_info",
+            "Acme Supply",
+        ),
+        (
+            ActionSupplierPerformance,
+            JOAO,
+            {},
+            "supplier performance",
+            "utter_supplier_performance",
+            "Globex",
+        ),
+        (
+            ActionReorderStock,
+            MARTA,
+            {"sku": "WID-221"},
+            "reorder WID-221",
+            "utter_reorder_created",
+            "WID-221",
+        ),
+        (
+            ActionUpdateStock,
+            TIAGO,
+            {"sku": "WID-230", "quantity": 20, "location": "Lisbon"},
+            "received 20 WID-230 in Lisbon",
+            "utter_stock_updated",
+            "+20",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_each_command_answers_with_its_facts_in_every_voice(
     domain, action, sender, slots, text, response, fact
 ):
@@ -120,14 +154,22 @@ async def test_each_command_answers_with_its_facts_in_every_voice(
 async def test_stock_words_decide_the_direction_of_a_change(domain):
     sold, _ = await run_action(
         ActionUpdateStock(),
-        tracker(TIAGO, "update_stock", {"sku": "WID-230", "quantity": 5, "location": "Porto"},
-                text="sold 5 WID-230 in porto"),
-    )  # fmt: skip
+        tracker(
+            TIAGO,
+            "update_stock",
+            {"sku": "WID-230", "quantity": 5, "location": "Porto"},
+            text="sold 5 WID-230 in porto",
+        ),
+    )
     counted, _ = await run_action(
         ActionUpdateStock(),
-        tracker(TIAGO, "update_stock", {"sku": "WID-230", "quantity": 40, "location": "Porto"},
-                text="counted 40 WID-230 in porto"),
-    )  # fmt: skip
+        tracker(
+            TIAGO,
+            "update_stock",
+            {"sku": "WID-230", "quantity": 40, "location": "Porto"},
+            text="counted 40 WID-230 in porto",
+        ),
+    )
     assert sold[0]["change"] == "-5" and sold[0]["kind"] == "sale"
     assert counted[0]["new"] == "40" and counted[0]["kind"] == "adjustment"
 
@@ -258,9 +300,12 @@ async def test_help_lists_only_what_the_role_allows(domain):
 
 async def test_set_persona_is_kept_on_the_profile(domain):
     conversation = tracker(
-        JOAO, "set_persona", {"persona": "processor"},
-        entities=[{"entity": "persona", "value": "processor"}], text="machine readable please",
-    )  # fmt: skip
+        JOAO,
+        "set_persona",
+        {"persona": "processor"},
+        entities=[{"entity": "persona", "value": "processor"}],
+        text="machine readable please",
+    )
     messages, events = await run_action(ActionSetPersona(), conversation)
     assert slot_events(events)["persona"] == "processor"
     assert (await render(domain, messages[0], "processor"))["text"].startswith("PERSONA: PROCESSOR")
@@ -269,9 +314,15 @@ async def test_set_persona_is_kept_on_the_profile(domain):
             session.execute(select(User.persona).where(User.email == JOAO)).scalar_one().value
             == "processor"
         )
-    await run_action(ActionSetPersona(), tracker(
-        JOAO, "set_persona", {"persona": "spring"}, entities=[{"entity": "persona", "value": "spring"}]
-    ))  # fmt: skip
+    await run_action(
+        ActionSetPersona(),
+        tracker(
+            JOAO,
+            "set_persona",
+            {"persona": "spring"},
+            entities=[{"entity": "persona", "value": "spring"}],
+        ),
+    )
 
 
 async def test_agents_run_report_status_and_stop(domain):

@@ -170,7 +170,7 @@ def test_markdown_becomes_escaped_html_and_clean_plain_text():
     assert '<a href="https://d.example/a?b=1&amp;c=2">docs</a>' in html
     assert markdown_to_html("- a\n- b") == "<ul><li>a</li><li>b</li></ul>"
     assert markdown_to_html("[x](javascript:alert(1))") == "<p>x (javascript:alert(1))</p>"
-    plain = markdown_to_plain(text)
+    plain = markdown_to_plain(text, bullet="-")
     assert plain.startswith("WID-220 blue widgets") and "**" not in plain
     assert "docs (https://d.example/a?b=1&c=2)" in plain
 

@@ -21,7 +21,10 @@ LENGTH = len("streamliner")
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.alter_column(
-            "persona", existing_type=sa.String(length=LENGTH), existing_nullable=False, nullable=True
+            "persona",
+            existing_type=sa.String(length=LENGTH),
+            existing_nullable=False,
+            nullable=True,
         )
 
 
@@ -29,5 +32,8 @@ def downgrade() -> None:
     op.execute(sa.text("UPDATE users SET persona = 'navigator' WHERE persona IS NULL"))
     with op.batch_alter_table("users") as batch:
         batch.alter_column(
-            "persona", existing_type=sa.String(length=LENGTH), existing_nullable=True, nullable=False
+            "persona",
+            existing_type=sa.String(length=LENGTH),
+            existing_nullable=True,
+            nullable=False,
         )
