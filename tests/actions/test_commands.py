@@ -348,3 +348,18 @@ async def test_agents_run_report_status_and_stop(domain):
         tracker(JOAO, "run_agent", {"agent_type": "inventory_monitor"}, text="run"),
     )
     assert denied[0]["response"] == "utter_permission_denied"
+
+
+async def test_a_command_missing_what_its_agent_needs_is_answered_not_crashed(domain):
+    # Forms ask for the product and the quantity first (tests/test_assistant.py); an action
+    # reached without them (a follow-up payload, a pushed run) gets the agent's reason.
+    messages, _ = await run_action(
+        ActionUpdateStock(), tracker(TIAGO, "update_stock", {"sku": "WID-230"}, text="WID-230")
+    )
+    assert messages[0]["response"] == "utter_invalid_input"
+    assert messages[0]["field"] == "quantity"
+    voices = await every_voice(domain, messages)
+    assert "Nothing was changed" in voices["navigator"]
+    assert assert_machine_readable(voices["processor"])["FIELD"] == "quantity"
+    nothing, _ = await run_action(ActionCheckInventory(), tracker(MARTA, "check_inventory"))
+    assert nothing[0]["response"] == "utter_invalid_input" and nothing[0]["field"] == "product"
