@@ -28,7 +28,10 @@ from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-POLL_S = 0.05
+# How often an action looks whether its execution finished: soon at first (most agents take
+# milliseconds), then less often while a slow one runs.
+FIRST_POLL_S = 0.005
+MAX_POLL_S = 0.05
 
 
 def describe(parameters: dict[str, Any]) -> str:
@@ -89,9 +92,10 @@ async def run_command(
         submitted = await db_write(submit.submit, sender.actor, spec.agent_type, context)
         execution_id = submitted.execution_id
         deadline = time.monotonic() + get_settings().inline_deadline_s
-        view = None
+        view, pause = None, FIRST_POLL_S
         while view is None and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_POLL_S)
             view = await db(submit.finished_view, execution_id)
         if view is not None:
             await db_write(submit.answered_inline, execution_id)

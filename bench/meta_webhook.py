@@ -21,9 +21,10 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import free_port, wait_for_http  # noqa: E402
+# bench/ last: its queue.py must not shadow the standard library's queue module.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path[:0] = [str(ROOT)]
+sys.path.append(str(ROOT / "bench"))
 from webhook import percentile  # noqa: E402  (bench/webhook.py)
 
 from connectors.testing import (  # noqa: E402
@@ -33,7 +34,11 @@ from connectors.testing import (  # noqa: E402
     whatsapp_message,
     whatsapp_webhook,
 )
-from misybot.testing import migrated_sqlite  # noqa: E402
+from misybot.testing import (  # noqa: E402
+    free_port,
+    migrated_sqlite,  # noqa: E402
+    wait_for_http,
+)
 
 VERSION = "v23.0"
 APP_SECRET = "bench-app-secret"

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Not bench/ itself: its queue.py would shadow the standard library's queue module.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 from connectors.testing import action_endpoint  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
@@ -51,6 +53,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
+BY_MESSAGE: dict[str, list[float]] = {}
+
+
 async def measure(agent, sender: str, turns: int) -> list[float]:
     timings = []
     for index in range(turns):
@@ -58,6 +63,7 @@ async def measure(agent, sender: str, turns: int) -> list[float]:
         started = time.perf_counter()
         await agent.handle_text(message, sender_id=sender)
         timings.append((time.perf_counter() - started) * 1000)
+        BY_MESSAGE.setdefault(message, []).append(timings[-1])
     return timings
 
 
@@ -94,7 +100,10 @@ async def run(model: Path, action_url: str, turns: int, long_turns: int) -> dict
     user = demo_user().email  # the admin: every command is allowed, so every agent runs
     tag = model.stem.split(".")[0]
     await measure(agent, f"{user}~{tag}-warm-up", len(MESSAGES))
+    BY_MESSAGE.clear()
     results = {"fresh": await measure(agent, f"{user}~{tag}-fresh", turns)}
+    for message, timings in BY_MESSAGE.items():
+        print(f"  fresh, {message!r}: p50_ms={statistics.median(timings):.1f}")
     await measure(agent, f"{user}~{tag}-long", long_turns)
     results[f"after_{long_turns}_turns"] = await measure(agent, f"{user}~{tag}-long", turns)
     return results

@@ -38,7 +38,8 @@ from misybot.store.tenancy import Actor, actor_for_user
 
 logger = logging.getLogger(__name__)
 
-SQLITE_POLL_S = 0.1  # SQLite has no NOTIFY: an idle worker looks again this often
+SQLITE_POLL_S = 0.02  # SQLite has no NOTIFY: an idle worker looks again this often (a chat
+# reply waits for the pickup, so this bounds how much of a turn the queue adds)
 POSTGRES_IDLE_S = 1.0  # a safety net only: NOTIFY wakes idle PostgreSQL workers at once
 HOUSEKEEPING_S = 1.0  # schedules and delivery retries
 
