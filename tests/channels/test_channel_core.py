@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from connectors.core.formatting import (
     choose_option,
@@ -24,12 +28,12 @@ from connectors.core.signatures import (
 )
 from connectors.testing import inbound_form
 from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
-from misybot.channels.inbox import Inbox
+from misybot.channels.inbox import Inbox, InboxWriter
 from misybot.channels.ratelimit import SenderRateLimiter
-from misybot.db.models import ChannelIdentity, ConversationMessage
+from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage
 from misybot.db.session import make_session_factory, session_scope
-from misybot.enums import Channel, InboxStatus, Role
-from misybot.testing import Builder, migrated_sqlite
+from misybot.enums import Channel, DeliveryStatus, InboxStatus, Role
+from misybot.testing import Builder
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "12345"
@@ -178,10 +182,9 @@ def test_rate_limit_admits_ten_a_minute_and_asks_for_one_notice():
 
 
 @pytest.fixture
-def inbox(tmp_path):
-    engine = migrated_sqlite(tmp_path / "inbox.db")
-    yield Inbox(make_session_factory(engine))
-    engine.dispose()
+def inbox(engine):
+    """The inbox on SQLite and on PostgreSQL (duplicates are skipped in each one's own SQL)."""
+    return Inbox(make_session_factory(engine))
 
 
 def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi"):
@@ -199,7 +202,6 @@ def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
             ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address="+351922222222")
         )
     first = inbox.store(_message("SM1"), InboxStatus.RECEIVED)
-    assert first is not None
     assert inbox.store(_message("SM1"), InboxStatus.RECEIVED) is None
     linked = inbox.link_sender(first)
     assert (linked.company_id, linked.user_id) == (acme.id, user.id)
@@ -207,7 +209,73 @@ def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
         row = session.get(ConversationMessage, first.id)
         assert (row.company_id, row.user_id) == (acme.id, user.id)
     unknown = inbox.store(_message("SM2", sender="whatsapp:+1555"), InboxStatus.RECEIVED)
-    assert inbox.link_sender(unknown).company_id is None  # stored anyway: nothing is lost
+    linked = inbox.link_sender(unknown)
+    assert (linked.company_id, linked.user_id) == (None, None)  # stored anyway: nothing lost
+
+
+def test_a_batch_is_stored_in_order_and_a_retry_inside_it_is_skipped(inbox):
+    stored = inbox.store_many(
+        [
+            (_message("SM1", text="one"), InboxStatus.RECEIVED),
+            (_message("SM2", text="two"), InboxStatus.RATE_LIMITED),
+            (_message("SM1", text="one"), InboxStatus.RECEIVED),
+            (_message("SM3", text="three"), InboxStatus.RECEIVED),
+        ]
+    )
+    assert [s and s.message.text for s in stored] == ["one", "two", None, "three"]
+    assert stored[0].id < stored[1].id < stored[3].id
+    assert inbox.store_many([(_message("SM3"), InboxStatus.RECEIVED)]) == [None]
+    with session_scope(inbox.factory) as session:
+        rows = session.execute(select(ConversationMessage).order_by(ConversationMessage.id))
+        assert [(r.provider_message_id, r.status) for r in rows.scalars()] == [
+            ("SM1", "received"),
+            ("SM2", "rate_limited"),
+            ("SM3", "received"),
+        ]
+
+
+async def test_the_writer_thread_stores_what_arrives_together_and_refuses_only_the_bad(inbox):
+    writer = InboxWriter(inbox)
+    bad = replace(_message("SM2"), text=None)  # no body: the database refuses the row
+    results = await asyncio.gather(
+        *(
+            writer.store(message, InboxStatus.RECEIVED)
+            for message in [_message("SM1"), bad, _message("SM3"), _message("SM1")]
+        ),
+        return_exceptions=True,
+    )
+    assert results[0].message.provider_message_id == "SM1"
+    assert isinstance(results[1], IntegrityError)
+    assert results[2].message.provider_message_id == "SM3"
+    assert results[3] is None  # the same MessageSid again
+    assert [p.message.provider_message_id for p in inbox.pending("whatsapp_twilio")] == [
+        "SM1",
+        "SM3",
+    ]
+
+
+def test_an_outbound_message_carries_the_company_of_the_message_it_answers(inbox):
+    with session_scope(inbox.factory) as session:
+        acme = Builder(session)
+        user = acme.user("Ana Silva", Role.OPERATOR)
+        session.add(
+            ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address="+351922222222")
+        )
+    answered = inbox.link_sender(inbox.store(_message("SM1"), InboxStatus.RECEIVED))
+    common = {"channel": Channel.WHATSAPP, "recipient": "+351922222222", "attempts": 1}
+    reply = inbox.record_outbound(
+        **common,
+        body="hi",
+        status=DeliveryStatus.QUEUED,
+        provider_message_id="SMout",
+        conversation_message_id=answered.id,
+    )
+    pushed = inbox.record_outbound(**common, body="later", status=DeliveryStatus.FAILED)
+    with session_scope(inbox.factory) as session:
+        assert session.get(OutboundMessage, reply).company_id == acme.id
+        assert session.get(OutboundMessage, pushed).company_id is None
+    assert inbox.record_delivery(Channel.WHATSAPP, "SMout", "delivered")
+    assert not inbox.record_delivery(Channel.WHATSAPP, "SMunknown", "delivered")
 
 
 def test_pending_messages_come_back_in_order_until_finished(inbox):
