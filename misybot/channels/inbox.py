@@ -77,32 +77,43 @@ class Inbox:
     ) -> list[StoredMessage | None]:
         """Record ``messages`` in one transaction, in order; None for each one stored before.
 
-        One INSERT per message and nothing else: this runs while the provider waits for its 200.
-        Who sent it (``link_sender``) is worked out when the message is processed.
+        Only the INSERT: this runs while the provider waits for its 200. Who sent it
+        (``link_sender``) is worked out when the message is processed.
         """
+        rows = [
+            {
+                "channel": message.channel,
+                "sender_address": message.address,
+                "provider_message_id": message.provider_message_id,
+                "body": message.user_text,
+                "received_at": message.received_at,
+                "status": status.value,
+                "payload": message.payload(),
+            }
+            for message, status in messages
+        ]
         with session_scope(self.factory) as session:
-            statement = _store_statement(session.get_bind().dialect.name)
-            stored: list[StoredMessage | None] = []
-            for message, status in messages:
-                result = session.execute(
-                    statement,
-                    {
-                        "channel": message.channel,
-                        "sender_address": message.address,
-                        "provider_message_id": message.provider_message_id,
-                        "body": message.user_text,
-                        "received_at": message.received_at,
-                        "status": status.value,
-                        "payload": message.payload(),
-                    },
-                )
-                # Nothing inserted: (channel, provider message id) is there already, a retry.
-                stored.append(
-                    StoredMessage(result.inserted_primary_key[0], status, message)
-                    if result.rowcount
-                    else None
-                )
-            return stored
+            dialect = session.get_bind().dialect.name
+            statement = _store_statement(dialect)
+            if dialect == "postgresql":
+                # One round trip for the batch (psycopg2's execute_values): each round trip
+                # waits for the interpreter again while a turn is running.
+                returned = session.execute(statement, rows)
+                inserted = {(channel, sid): id_ for id_, channel, sid in returned}
+                # A retry in the same batch: the first delivery took the id.
+                ids = [
+                    inserted.pop((row["channel"], row["provider_message_id"]), None) for row in rows
+                ]
+            else:
+                ids = []
+                for row in rows:
+                    result = session.execute(statement, row)
+                    ids.append(result.inserted_primary_key[0] if result.rowcount else None)
+        # None: (channel, provider message id) was there already, a retry.
+        return [
+            None if id_ is None else StoredMessage(id_, status, message)
+            for id_, (message, status) in zip(ids, messages, strict=True)
+        ]
 
     def link_sender(self, stored: StoredMessage) -> StoredMessage:
         """``stored`` with the user and company behind its address (unknown senders stay None)."""
@@ -257,9 +268,12 @@ def _identity(channel: Channel, address: str) -> Select:
 
 @cache
 def _store_statement(dialect: str) -> Insert:
-    """INSERT one inbound message, or nothing when it is there already (built once)."""
+    """INSERT inbound messages, skipping any stored before (built once per dialect)."""
     table = ConversationMessage.__table__
-    return _INSERT_IGNORING_DUPLICATES[dialect](table).on_conflict_do_nothing()
+    statement = _INSERT_IGNORING_DUPLICATES[dialect](table).on_conflict_do_nothing()
+    if dialect == "postgresql":  # what was inserted, from the one statement of a batch
+        statement = statement.returning(table.c.id, table.c.channel, table.c.provider_message_id)
+    return statement
 
 
 class InboxWriter:

@@ -329,3 +329,57 @@ def test_repository_credentials_load_and_wait_for_secrets_from_the_environment(m
     assert config.status_callback_url() == (
         "https://bot.example.com/webhooks/whatsapp_twilio/status"
     )
+
+
+async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
+    """Rasa's handler runs on the turn loop's thread; each sender's messages in arrival order."""
+    import threading
+
+    from rasa.core.channels.channel import CollectingOutputChannel
+
+    from connectors.core.runtime import ChannelRuntime
+    from connectors.core.turns import TurnLoop
+
+    class Output(CollectingOutputChannel):
+        @property
+        def sent_texts(self) -> list[str]:  # what the runtime records as the answer
+            return [message["text"] for message in self.messages]
+
+    turns = TurnLoop("test-turns")
+    handled: list[tuple[str, str, str]] = []
+
+    async def on_new_message(message):  # what Rasa's handler does: awaits, then answers
+        await asyncio.sleep(0.01)
+        handled.append((message.sender_id, message.text, threading.current_thread().name))
+        await message.output_channel.send_text_message(message.sender_id, "ok")
+
+    def answered() -> set[tuple[str, str | None]]:
+        with session_scope(inbox.factory) as session:
+            rows = session.execute(select(ConversationMessage)).scalars().all()
+            return {(row.status, row.response_body) for row in rows} if len(rows) == 9 else set()
+
+    runtime = ChannelRuntime(
+        "whatsapp_twilio",
+        inbox,
+        SenderRateLimiter(limit=10, window_s=60),
+        lambda stored: Output(),
+        turn_loop=turns,
+    )
+    try:
+        assert await runtime.start(on_new_message) == 0
+        senders = [f"whatsapp:+35193000000{i}" for i in range(3)]
+        for n in range(3):
+            for i, sender in enumerate(senders):
+                assert await runtime.accept(_message(f"SM{i}{n}", sender=sender, text=str(n)))
+        assert not await runtime.accept(_message("SM00", sender=senders[0]))  # a retry
+        for _ in range(400):
+            if answered() == {("processed", "ok")}:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        turns.stop()
+    assert answered() == {("processed", "ok")}
+    assert len(handled) == 9
+    for sender in senders:
+        assert [text for who, text, _ in handled if who == sender] == ["0", "1", "2"]
+    assert {thread for *_, thread in handled} == {"test-turns"}
