@@ -159,7 +159,12 @@ async def run(args, server: RasaProcess, twilio: TwilioStandIn) -> str:
         f"{args.senders} senders at once: webhook->reply ms p50={percentile(replies, 0.5):.1f} "
         f"p95={percentile(replies, 0.95):.1f} mean={statistics.mean(replies):.1f} | "
         f"REST turn ms p50={percentile(rest_loaded, 0.5):.1f} "
-        f"p95={percentile(rest_loaded, 0.95):.1f}"
+        f"p95={percentile(rest_loaded, 0.95):.1f} | "
+        f"ratio p50={percentile(replies, 0.5) / percentile(rest_loaded, 0.5):.2f}"
+    )
+    print(
+        "reply p50 / REST turn p50 one conversation at a time: "
+        f"{percentile(single, 0.5) / percentile(rest, 0.5):.2f}"
     )
     print(f"throughput: {total / elapsed:.1f} msgs/s over {elapsed:.1f} s")
     print(f"burst of 5 from one sender: last reply after {burst:.0f} ms")
