@@ -194,13 +194,19 @@ def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi")
     )
 
 
-def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
+def _known_sender(inbox):
+    """A company and its operator whose WhatsApp number is the one ``_message`` comes from."""
     with session_scope(inbox.factory) as session:
         acme = Builder(session)
         user = acme.user("Ana Silva", Role.OPERATOR)
         session.add(
             ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address="+351922222222")
         )
+    return acme, user
+
+
+def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
+    acme, user = _known_sender(inbox)
     first = inbox.store(_message("SM1"), InboxStatus.RECEIVED)
     assert inbox.store(_message("SM1"), InboxStatus.RECEIVED) is None
     linked = inbox.link_sender(first)
@@ -255,12 +261,7 @@ async def test_the_writer_thread_stores_what_arrives_together_and_refuses_only_t
 
 
 def test_an_outbound_message_carries_the_company_of_the_message_it_answers(inbox):
-    with session_scope(inbox.factory) as session:
-        acme = Builder(session)
-        user = acme.user("Ana Silva", Role.OPERATOR)
-        session.add(
-            ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address="+351922222222")
-        )
+    acme, _ = _known_sender(inbox)
     answered = inbox.link_sender(inbox.store(_message("SM1"), InboxStatus.RECEIVED))
     common = {"channel": Channel.WHATSAPP, "recipient": "+351922222222", "attempts": 1}
     reply = inbox.record_outbound(
