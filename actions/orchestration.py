@@ -45,12 +45,17 @@ def describe(parameters: dict[str, Any]) -> str:
 def context_from_tracker(tracker: Tracker, command: str, entities: dict[str, Any]) -> dict:
     """Everything a worker and the delivery need: who, where, which message, what was asked."""
     latest = tracker.latest_message or {}
+    # Provider connectors (``connectors/``) put the store's channel and the sender's address in
+    # the message metadata ("whatsapp", "+351…"); their input channel ("whatsapp_twilio") and
+    # conversation id ("whatsapp:+351…") are the transport's names for them.
+    metadata = latest.get("metadata") or {}
     return {
         "command": command,
         "intent": (latest.get("intent") or {}).get("name"),
         "entities": entities,
         "sender_id": tracker.sender_id,
-        "channel": tracker.get_latest_input_channel(),
+        "channel": metadata.get("channel") or tracker.get_latest_input_channel(),
+        "address": metadata.get("address") or tracker.sender_id,
         "message_id": latest.get("message_id"),
         "persona": tracker.get_slot("persona"),
     }
@@ -70,7 +75,7 @@ async def run_command(
     context = context_from_tracker(tracker, command, entities)
 
     def start(session):
-        actor = submit.actor_for_sender(session, context["channel"], tracker.sender_id)
+        actor = submit.actor_for_sender(session, context["channel"], context["address"])
         return None if actor is None else submit.submit(session, actor, agent_type, context)
 
     try:
@@ -116,7 +121,7 @@ async def control(
     context = context_from_tracker(tracker, command, {"agent_type": agent_type})
 
     def act(session):
-        actor = submit.actor_for_sender(session, context["channel"], tracker.sender_id)
+        actor = submit.actor_for_sender(session, context["channel"], context["address"])
         if actor is None:
             return None
         if command == "stop_agent":
