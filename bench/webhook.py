@@ -1,7 +1,8 @@
 """WhatsApp-through-Twilio webhooks under load, against Rasa's plain REST channel in the same run.
 
 Starts the stack it measures: a local stand-in for api.twilio.com, the action server and
-``rasa run`` with the ``whatsapp_twilio`` and ``rest`` channels on a throw-away SQLite inbox.
+``rasa run`` with the ``whatsapp_twilio`` and ``rest`` channels on a throw-away inbox database
+(a PostgreSQL schema when PostgreSQL answers, as in production; ``--database sqlite`` otherwise).
 N senders post really signed webhooks concurrently (each waits for its reply before its next
 message). Reports ack latency, webhook→reply latency, throughput, lost and duplicated replies, a
 REST turn for scale (both channels one conversation at a time and with all senders at once), and a
