@@ -1,7 +1,8 @@
 """WhatsApp-through-Twilio webhooks under load, against Rasa's plain REST channel in the same run.
 
 Starts the stack it measures: a local stand-in for api.twilio.com, the action server and
-``rasa run`` with the ``whatsapp_twilio`` and ``rest`` channels on a throw-away SQLite inbox.
+``rasa run`` with the ``whatsapp_twilio`` and ``rest`` channels on a throw-away inbox database
+(a PostgreSQL schema when PostgreSQL answers, as in production; ``--database sqlite`` otherwise).
 N senders post really signed webhooks concurrently (each waits for its reply before its next
 message). Reports ack latency, webhook→reply latency, throughput, lost and duplicated replies, a
 REST turn for scale (both channels one conversation at a time and with all senders at once), and a
@@ -161,7 +162,12 @@ async def run(args, server: RasaProcess, twilio: TwilioStandIn) -> str:
         f"{args.senders} senders at once: webhook->reply ms p50={percentile(replies, 0.5):.1f} "
         f"p95={percentile(replies, 0.95):.1f} mean={statistics.mean(replies):.1f} | "
         f"REST turn ms p50={percentile(rest_loaded, 0.5):.1f} "
-        f"p95={percentile(rest_loaded, 0.95):.1f}"
+        f"p95={percentile(rest_loaded, 0.95):.1f} | "
+        f"ratio p50={percentile(replies, 0.5) / percentile(rest_loaded, 0.5):.2f}"
+    )
+    print(
+        "reply p50 / REST turn p50 one conversation at a time: "
+        f"{percentile(single, 0.5) / percentile(rest, 0.5):.2f}"
     )
     print(f"throughput: {total / elapsed:.1f} msgs/s over {elapsed:.1f} s")
     print(f"burst of 5 from one sender: last reply after {burst:.0f} ms")

@@ -1,10 +1,11 @@
 """The inbox runtime inside the Rasa server: store, acknowledge, then process in order per sender.
 
 A webhook only verifies, parses and calls ``accept``; the message is in the store before the
-provider gets its 200. Processing (NLU, actions, sending) happens afterwards on one asyncio worker
-per sender — in arrival order for that sender, different senders concurrently — so Rasa's
-per-conversation lock never makes a sender's queued messages poll for it. Messages stored but not
-processed when the server stopped are queued again when it starts.
+provider gets its 200. Processing (NLU, actions, sending) happens afterwards on the turn loop
+(``connectors.core.turns``, a thread of its own, so Rasa's synchronous NLU and policies never hold
+up an acknowledgement): one asyncio worker per sender — in arrival order for that sender, different
+senders concurrently — so Rasa's per-conversation lock never makes a sender's queued messages poll
+for it. Messages stored but not processed when the server stopped are queued again when it starts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from misybot.channels.inbox import Inbox, StoredMessage
+from connectors.core.turns import TurnLoop, shared_turn_loop
+from misybot.channels.inbox import Inbox, InboxWriter, StoredMessage
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.enums import InboxStatus
@@ -34,7 +36,11 @@ RATE_LIMIT_NOTICE = (
 
 
 class ChannelRuntime:
-    """One per input channel: the inbox, the sender limit and the per-sender workers."""
+    """One per input channel: the inbox, the sender limit and the per-sender workers.
+
+    ``on_new_message`` (Rasa's handler) and the output channels run on ``turn_loop``; ``accept``
+    runs on the caller's loop (Sanic's).
+    """
 
     def __init__(
         self,
@@ -43,17 +49,21 @@ class ChannelRuntime:
         limiter: SenderRateLimiter,
         output_factory: OutputFactory,
         concurrent_turns: int = 2,
+        turn_loop: TurnLoop | None = None,
     ) -> None:
         self.transport = transport
         self.inbox = inbox
+        self.writer = InboxWriter(inbox, name=f"{transport}-inbox")
         self.limiter = limiter
         self.output_factory = output_factory
+        self.turn_loop = turn_loop or shared_turn_loop()
         self.on_new_message: OnNewMessage | None = None
+        # Touched only on the turn loop.
         self._queues: dict[str, asyncio.Queue[StoredMessage]] = {}
         self._tasks: set[asyncio.Task] = set()
-        # Rasa's NLU and policies run on this event loop. Letting every sender's turn interleave
-        # only makes each turn slower and webhooks wait behind all of them for their 200; a few
-        # turns at a time keep acknowledgements fast and finish turns sooner on average.
+        # Turns interleave wherever they await (the action server, the provider API); letting
+        # every sender's turn in at once only makes each one slower, a few at a time finish
+        # sooner on average.
         self._turns = asyncio.Semaphore(concurrent_turns)
 
     async def start(self, on_new_message: OnNewMessage) -> int:
@@ -61,7 +71,7 @@ class ChannelRuntime:
         self.on_new_message = on_new_message
         pending = await asyncio.to_thread(self.inbox.pending, self.transport)
         for stored in pending:
-            self._enqueue(stored)
+            self.turn_loop.call_soon(self._enqueue, stored)
         if pending:
             logger.info("channel.recovered transport=%s messages=%d", self.transport, len(pending))
         return len(pending)
@@ -70,7 +80,7 @@ class ChannelRuntime:
         """Store ``message`` and queue it; False when it is a duplicate delivery (not queued)."""
         admission = self.limiter.admit(self.transport, message.sender, time.monotonic())
         status = InboxStatus.RECEIVED if admission.allowed else InboxStatus.RATE_LIMITED
-        stored = await asyncio.to_thread(self.inbox.store, message, status)
+        stored = await self.writer.store(message, status)
         if stored is None:
             logger.info(
                 "channel.duplicate transport=%s provider_id=%s",
@@ -79,16 +89,17 @@ class ChannelRuntime:
             )
             return False
         if admission.allowed:
-            self._enqueue(stored)
+            self.turn_loop.call_soon(self._enqueue, stored)
         else:
             logger.warning(
                 "channel.rate_limited transport=%s message_id=%d", self.transport, stored.id
             )
             if admission.notify:
-                self._spawn(self._notify_limited(stored))
+                self.turn_loop.call_soon(self._spawn, self._notify_limited(stored))
         return True
 
     def _enqueue(self, stored: StoredMessage) -> None:
+        """On the turn loop: queue ``stored`` behind its sender's earlier messages."""
         sender = stored.message.sender
         queue = self._queues.get(sender)
         if queue is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,29 +27,35 @@ class SendResult:
 
 
 class SendRate:
-    """A token bucket: ``per_second`` sends on average, bursts of up to ``burst`` at once."""
+    """A token bucket: ``per_second`` sends on average, bursts of up to ``burst`` at once.
+
+    Shared by sends on any thread or event loop (turns run on their own loop, Rasa's API pushes
+    on Sanic's): each send reserves the next token under a thread lock, then sleeps until it is due,
+    so sends go out in the order they asked.
+    """
 
     def __init__(self, per_second: float, burst: int | None = None) -> None:
         self.per_second = per_second
         self.burst = float(burst if burst is not None else max(1, int(per_second)))
         self._tokens = self.burst
         self._updated = time.monotonic()
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take the next token; how many seconds until it may be used (0: now)."""
+        if self.per_second <= 0:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
+            self._updated = now
+            self._tokens -= 1
+            return max(0.0, -self._tokens / self.per_second)
 
     async def wait(self) -> None:
-        if self.per_second <= 0:
-            return
-        async with self._lock:  # waiters are served in order
-            while True:
-                now = time.monotonic()
-                self._tokens = min(
-                    self.burst, self._tokens + (now - self._updated) * self.per_second
-                )
-                self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await asyncio.sleep((1 - self._tokens) / self.per_second)
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 class HttpSender:
@@ -67,13 +74,17 @@ class HttpSender:
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.rate = SendRate(per_second, burst)
-        self._client: AsyncTwilioHttpClient | None = None
+        # An aiohttp session belongs to the loop it was created on: one client per loop that sends.
+        self._clients: dict[asyncio.AbstractEventLoop, AsyncTwilioHttpClient] = {}
 
     @property
     def client(self) -> AsyncTwilioHttpClient:
-        if self._client is None:  # its aiohttp session must be created inside the running loop
-            self._client = AsyncTwilioHttpClient(timeout=self.timeout_s)
-        return self._client
+        """The client of the running loop (created on its first send there)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = AsyncTwilioHttpClient(timeout=self.timeout_s)
+        return client
 
     async def post(
         self,
@@ -111,6 +122,12 @@ class HttpSender:
         return SendResult(False, status, body, attempt)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        """Close every loop's client, each on its own loop (a stopped loop's went with it)."""
+        clients, self._clients = self._clients, {}
+        current = asyncio.get_running_loop()
+        for loop, client in clients.items():
+            if loop is current:
+                await client.close()
+            elif loop.is_running():
+                closing = asyncio.run_coroutine_threadsafe(client.close(), loop)
+                await asyncio.wait_for(asyncio.wrap_future(closing), self.timeout_s)

@@ -1,18 +1,26 @@
 """The durable inbox: inbound messages are stored before the webhook is answered, processed later.
 
-Synchronous SQLAlchemy; the Rasa-side runtime calls these functions in a worker thread.
+Synchronous SQLAlchemy; the Rasa-side runtime calls these functions in worker threads, and stores
+inbound messages through one ``InboxWriter`` thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import queue
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql import Insert, Select
 
 from misybot.channels.messages import InboundMessage
 from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage, User
@@ -61,66 +69,72 @@ class Inbox:
         return self._factory
 
     def store(self, message: InboundMessage, status: InboxStatus) -> StoredMessage | None:
-        """Record ``message``; None when this provider message id was stored before (a retry).
+        """Record ``message``; None when this provider message id was stored before (a retry)."""
+        return self.store_many([(message, status)])[0]
 
-        One INSERT and nothing else: this runs while the provider waits for its 200. Who sent it
+    def store_many(
+        self, messages: Sequence[tuple[InboundMessage, InboxStatus]]
+    ) -> list[StoredMessage | None]:
+        """Record ``messages`` in one transaction, in order; None for each one stored before.
+
+        Only the INSERT: this runs while the provider waits for its 200. Who sent it
         (``link_sender``) is worked out when the message is processed.
         """
-        try:
-            with session_scope(self.factory) as session:
-                row = ConversationMessage(
-                    channel=message.channel,
-                    sender_address=message.address,
-                    provider_message_id=message.provider_message_id,
-                    body=message.user_text,
-                    received_at=message.received_at,
-                    status=status.value,
-                    payload=message.payload(),
-                )
-                session.add(row)
-                session.flush()
-                return StoredMessage(row.id, status, message)
-        except IntegrityError:
-            if self.exists(message.channel, message.provider_message_id):
-                return None
-            raise
+        rows = [
+            {
+                "channel": message.channel,
+                "sender_address": message.address,
+                "provider_message_id": message.provider_message_id,
+                "body": message.user_text,
+                "received_at": message.received_at,
+                "status": status.value,
+                "payload": message.payload(),
+            }
+            for message, status in messages
+        ]
+        with session_scope(self.factory) as session:
+            dialect = session.get_bind().dialect.name
+            statement = _store_statement(dialect)
+            if dialect == "postgresql":
+                # One round trip for the batch (psycopg2's execute_values): each round trip
+                # waits for the interpreter again while a turn is running.
+                returned = session.execute(statement, rows)
+                inserted = {(channel, sid): id_ for id_, channel, sid in returned}
+                # A retry in the same batch: the first delivery took the id.
+                ids = [
+                    inserted.pop((row["channel"], row["provider_message_id"]), None) for row in rows
+                ]
+            else:
+                ids = []
+                for row in rows:
+                    result = session.execute(statement, row)
+                    ids.append(result.inserted_primary_key[0] if result.rowcount else None)
+        # None: (channel, provider message id) was there already, a retry.
+        return [
+            None if id_ is None else StoredMessage(id_, status, message)
+            for id_, (message, status) in zip(ids, messages, strict=True)
+        ]
 
     def link_sender(self, stored: StoredMessage) -> StoredMessage:
         """``stored`` with the user and company behind its address (unknown senders stay None)."""
         message = stored.message
-        # Read, then write in a transaction of its own: on SQLite a transaction that reads before
-        # it writes cannot wait for another writer and fails at once with "database is locked".
-        with session_scope(self.factory) as session:
-            row = session.execute(
-                select(User.id, User.company_id)
-                .join(ChannelIdentity, ChannelIdentity.user_id == User.id)
-                .where(
-                    ChannelIdentity.channel == message.channel,
-                    ChannelIdentity.address == message.address,
-                    User.active.is_(True),
-                )
-            ).one_or_none()
-        if row is None:
-            return stored
+        identity = _identity(message.channel, message.address)
+        row = ConversationMessage
+        # Write, then read back, in one transaction: on SQLite a transaction that reads before it
+        # writes cannot wait for another writer and fails at once with "database is locked".
         with session_scope(self.factory) as session:
             session.execute(
-                update(ConversationMessage)
-                .where(ConversationMessage.id == stored.id)
-                .values(user_id=row[0], company_id=row[1])
+                update(row)
+                .where(row.id == stored.id)
+                .values(
+                    user_id=identity.scalar_subquery(),
+                    company_id=identity.with_only_columns(User.company_id).scalar_subquery(),
+                )
             )
-        return StoredMessage(stored.id, stored.status, message, row[1], row[0])
-
-    def exists(self, channel: Channel, provider_message_id: str) -> bool:
-        with session_scope(self.factory) as session:
-            return (
-                session.execute(
-                    select(ConversationMessage.id).where(
-                        ConversationMessage.channel == channel,
-                        ConversationMessage.provider_message_id == provider_message_id,
-                    )
-                ).first()
-                is not None
-            )
+            user_id, company_id = session.execute(
+                select(row.user_id, row.company_id).where(row.id == stored.id)
+            ).one()
+        return StoredMessage(stored.id, stored.status, message, company_id, user_id)
 
     def pending(self, transport: str) -> list[StoredMessage]:
         """Stored but unprocessed messages of ``transport``, oldest first (for recovery)."""
@@ -171,9 +185,12 @@ class Inbox:
     ) -> int:
         """Record a message we sent, or failed to send (never silently dropped)."""
         company_id = None
-        if conversation_message_id is not None:  # read in its own transaction (see ``store``)
-            with session_scope(self.factory) as session:
-                company_id = session.get(ConversationMessage, conversation_message_id).company_id
+        if conversation_message_id is not None:  # the company of the message it answers
+            company_id = (
+                select(ConversationMessage.company_id)
+                .where(ConversationMessage.id == conversation_message_id)
+                .scalar_subquery()
+            )
         with session_scope(self.factory) as session:
             row = OutboundMessage(
                 company_id=company_id,
@@ -229,3 +246,101 @@ class Inbox:
                 .order_by(ConversationMessage.received_at.desc())
                 .limit(1)
             ).scalar_one_or_none()
+
+
+# The stores the inbox runs on; both skip a row whose unique key exists instead of failing the
+# transaction (a provider's retry must not undo the other messages of a batch).
+_INSERT_IGNORING_DUPLICATES = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _identity(channel: Channel, address: str) -> Select:
+    """The id of the active user behind ``address`` on ``channel``."""
+    return (
+        select(User.id)
+        .join(ChannelIdentity, ChannelIdentity.user_id == User.id)
+        .where(
+            ChannelIdentity.channel == channel,
+            ChannelIdentity.address == address,
+            User.active.is_(True),
+        )
+    )
+
+
+@cache
+def _store_statement(dialect: str) -> Insert:
+    """INSERT inbound messages, skipping any stored before (built once per dialect)."""
+    table = ConversationMessage.__table__
+    statement = _INSERT_IGNORING_DUPLICATES[dialect](table).on_conflict_do_nothing()
+    if dialect == "postgresql":  # what was inserted, from the one statement of a batch
+        statement = statement.returning(table.c.id, table.c.channel, table.c.provider_message_id)
+    return statement
+
+
+class InboxWriter:
+    """Stores inbound messages on one thread: what arrives while it writes goes in one transaction.
+
+    The provider waits for its 200 while its message is stored. One thread on one warm
+    connection, one commit for a burst of webhooks, beats a pool thread and connection each (a
+    connection opened under load takes longer than the insert); SQLite writes one at a time anyway.
+    """
+
+    def __init__(self, inbox: Inbox, max_batch: int = 100, name: str = "misybot-inbox") -> None:
+        self.inbox = inbox
+        self.max_batch = max_batch
+        self.name = name
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    async def store(self, message: InboundMessage, status: InboxStatus) -> StoredMessage | None:
+        """``Inbox.store`` through the writer thread."""
+        return await asyncio.wrap_future(self.submit(message, status))
+
+    def submit(
+        self, message: InboundMessage, status: InboxStatus
+    ) -> concurrent.futures.Future[StoredMessage | None]:
+        future: concurrent.futures.Future[StoredMessage | None] = concurrent.futures.Future()
+        self._start()
+        self._queue.put(_Pending(message, status, future))
+        return future
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            # A webhook whose caller went away before its message was written is not stored:
+            # the provider saw no 200 and delivers it again.
+            self._write([item for item in batch if item.future.set_running_or_notify_cancel()])
+
+    def _write(self, batch: list[_Pending]) -> None:
+        if not batch:
+            return
+        try:
+            results = self.inbox.store_many([(item.message, item.status) for item in batch])
+        except Exception as error:
+            if len(batch) > 1:  # one bad message must not refuse its neighbours
+                for item in batch:
+                    self._write([item])
+                return
+            logger.exception("channel.inbox.store_failed")
+            batch[0].future.set_exception(error)
+            return
+        for item, result in zip(batch, results, strict=True):
+            item.future.set_result(result)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    message: InboundMessage
+    status: InboxStatus
+    future: concurrent.futures.Future

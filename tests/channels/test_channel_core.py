@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from connectors.core.formatting import (
     choose_option,
@@ -24,10 +28,11 @@ from connectors.core.signatures import (
 )
 from connectors.testing import inbound_form
 from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
+from misybot.channels.inbox import Inbox, InboxWriter
 from misybot.channels.ratelimit import SenderRateLimiter
-from misybot.db.models import ChannelIdentity, ConversationMessage
-from misybot.db.session import session_scope
-from misybot.enums import Channel, InboxStatus, Role
+from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage
+from misybot.db.session import make_session_factory, session_scope
+from misybot.enums import Channel, DeliveryStatus, InboxStatus, Role
 from misybot.testing import Builder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,6 +181,12 @@ def test_rate_limit_admits_ten_a_minute_and_asks_for_one_notice():
     assert limiter.admit("wa", "+1", now=61.0).allowed  # a new window
 
 
+@pytest.fixture
+def inbox(engine):
+    """The inbox on SQLite and on PostgreSQL (duplicates are skipped in each one's own SQL)."""
+    return Inbox(make_session_factory(engine))
+
+
 def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi"):
     fields = inbound_form(sender, text, account_sid="AC1", MessageSid=sid)
     return parse_inbound(
@@ -183,15 +194,20 @@ def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi")
     )
 
 
-def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
+def _known_sender(inbox):
+    """A company and its operator whose WhatsApp number is the one ``_message`` comes from."""
     with session_scope(inbox.factory) as session:
         acme = Builder(session)
         user = acme.user("Ana Silva", Role.OPERATOR)
         session.add(
             ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address="+351922222222")
         )
+    return acme, user
+
+
+def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
+    acme, user = _known_sender(inbox)
     first = inbox.store(_message("SM1"), InboxStatus.RECEIVED)
-    assert first is not None
     assert inbox.store(_message("SM1"), InboxStatus.RECEIVED) is None
     linked = inbox.link_sender(first)
     assert (linked.company_id, linked.user_id) == (acme.id, user.id)
@@ -199,7 +215,68 @@ def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
         row = session.get(ConversationMessage, first.id)
         assert (row.company_id, row.user_id) == (acme.id, user.id)
     unknown = inbox.store(_message("SM2", sender="whatsapp:+1555"), InboxStatus.RECEIVED)
-    assert inbox.link_sender(unknown).company_id is None  # stored anyway: nothing is lost
+    linked = inbox.link_sender(unknown)
+    assert (linked.company_id, linked.user_id) == (None, None)  # stored anyway: nothing lost
+
+
+def test_a_batch_is_stored_in_order_and_a_retry_inside_it_is_skipped(inbox):
+    stored = inbox.store_many(
+        [
+            (_message("SM1", text="one"), InboxStatus.RECEIVED),
+            (_message("SM2", text="two"), InboxStatus.RATE_LIMITED),
+            (_message("SM1", text="one"), InboxStatus.RECEIVED),
+            (_message("SM3", text="three"), InboxStatus.RECEIVED),
+        ]
+    )
+    assert [s and s.message.text for s in stored] == ["one", "two", None, "three"]
+    assert stored[0].id < stored[1].id < stored[3].id
+    assert inbox.store_many([(_message("SM3"), InboxStatus.RECEIVED)]) == [None]
+    with session_scope(inbox.factory) as session:
+        rows = session.execute(select(ConversationMessage).order_by(ConversationMessage.id))
+        assert [(r.provider_message_id, r.status) for r in rows.scalars()] == [
+            ("SM1", "received"),
+            ("SM2", "rate_limited"),
+            ("SM3", "received"),
+        ]
+
+
+async def test_the_writer_thread_stores_what_arrives_together_and_refuses_only_the_bad(inbox):
+    writer = InboxWriter(inbox)
+    bad = replace(_message("SM2"), text=None)  # no body: the database refuses the row
+    results = await asyncio.gather(
+        *(
+            writer.store(message, InboxStatus.RECEIVED)
+            for message in [_message("SM1"), bad, _message("SM3"), _message("SM1")]
+        ),
+        return_exceptions=True,
+    )
+    assert results[0].message.provider_message_id == "SM1"
+    assert isinstance(results[1], IntegrityError)
+    assert results[2].message.provider_message_id == "SM3"
+    assert results[3] is None  # the same MessageSid again
+    assert [p.message.provider_message_id for p in inbox.pending("whatsapp_twilio")] == [
+        "SM1",
+        "SM3",
+    ]
+
+
+def test_an_outbound_message_carries_the_company_of_the_message_it_answers(inbox):
+    acme, _ = _known_sender(inbox)
+    answered = inbox.link_sender(inbox.store(_message("SM1"), InboxStatus.RECEIVED))
+    common = {"channel": Channel.WHATSAPP, "recipient": "+351922222222", "attempts": 1}
+    reply = inbox.record_outbound(
+        **common,
+        body="hi",
+        status=DeliveryStatus.QUEUED,
+        provider_message_id="SMout",
+        conversation_message_id=answered.id,
+    )
+    pushed = inbox.record_outbound(**common, body="later", status=DeliveryStatus.FAILED)
+    with session_scope(inbox.factory) as session:
+        assert session.get(OutboundMessage, reply).company_id == acme.id
+        assert session.get(OutboundMessage, pushed).company_id is None
+    assert inbox.record_delivery(Channel.WHATSAPP, "SMout", "delivered")
+    assert not inbox.record_delivery(Channel.WHATSAPP, "SMunknown", "delivered")
 
 
 def test_pending_messages_come_back_in_order_until_finished(inbox):
@@ -253,3 +330,57 @@ def test_repository_credentials_load_and_wait_for_secrets_from_the_environment(m
     assert config.status_callback_url() == (
         "https://bot.example.com/webhooks/whatsapp_twilio/status"
     )
+
+
+async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
+    """Rasa's handler runs on the turn loop's thread; each sender's messages in arrival order."""
+    import threading
+
+    from rasa.core.channels.channel import CollectingOutputChannel
+
+    from connectors.core.runtime import ChannelRuntime
+    from connectors.core.turns import TurnLoop
+
+    class Output(CollectingOutputChannel):
+        @property
+        def sent_texts(self) -> list[str]:  # what the runtime records as the answer
+            return [message["text"] for message in self.messages]
+
+    turns = TurnLoop("test-turns")
+    handled: list[tuple[str, str, str]] = []
+
+    async def on_new_message(message):  # what Rasa's handler does: awaits, then answers
+        await asyncio.sleep(0.01)
+        handled.append((message.sender_id, message.text, threading.current_thread().name))
+        await message.output_channel.send_text_message(message.sender_id, "ok")
+
+    def answered() -> set[tuple[str, str | None]]:
+        with session_scope(inbox.factory) as session:
+            rows = session.execute(select(ConversationMessage)).scalars().all()
+            return {(row.status, row.response_body) for row in rows} if len(rows) == 9 else set()
+
+    runtime = ChannelRuntime(
+        "whatsapp_twilio",
+        inbox,
+        SenderRateLimiter(limit=10, window_s=60),
+        lambda stored: Output(),
+        turn_loop=turns,
+    )
+    try:
+        assert await runtime.start(on_new_message) == 0
+        senders = [f"whatsapp:+35193000000{i}" for i in range(3)]
+        for n in range(3):
+            for i, sender in enumerate(senders):
+                assert await runtime.accept(_message(f"SM{i}{n}", sender=sender, text=str(n)))
+        assert not await runtime.accept(_message("SM00", sender=senders[0]))  # a retry
+        for _ in range(400):
+            if answered() == {("processed", "ok")}:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        turns.stop()
+    assert answered() == {("processed", "ok")}
+    assert len(handled) == 9
+    for sender in senders:
+        assert [text for who, text, _ in handled if who == sender] == ["0", "1", "2"]
+    assert {thread for *_, thread in handled} == {"test-turns"}

@@ -133,3 +133,22 @@ async def test_send_rate_allows_a_burst_then_paces_to_the_rate():
     paced_s = time.monotonic() - started - burst_s
     assert burst_s < 0.05
     assert paced_s >= 0.15  # four more at 20/s
+
+
+async def test_one_sender_serves_the_turn_loop_and_the_servers_loop(twilio, inbox):
+    """Turns reply from the turn loop's thread, Rasa's API pushes from Sanic's: both get out."""
+    from connectors.core.turns import TurnLoop
+
+    sender = HttpSender(backoff_s=0.01, per_second=100)
+    channel = output(twilio, inbox, sender=sender)
+    to = "whatsapp:+351940000007"
+    turns = TurnLoop("test-turns")
+    try:
+        await channel.send_text_message(to, "pushed")
+        await turns.run(channel.send_text_message(to, "a reply"))
+        await channel.send_text_message(to, "pushed again")
+    finally:
+        await sender.close()
+        turns.stop()
+    assert [m.one("Body") for m in twilio.delivered_to(to)] == ["pushed", "a reply", "pushed again"]
+    assert [o.status for o in outbound(inbox)] == [DeliveryStatus.QUEUED] * 3

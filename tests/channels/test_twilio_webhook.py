@@ -11,7 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from connectors.testing import RasaProcess, TwilioStandIn, inbound_form, signed_request
-from misybot.db.models import ConversationMessage, OutboundMessage
+from misybot.db.engine import create_db_engine
+from misybot.db.models import (
+    AgentExecution,
+    ChannelIdentity,
+    ConversationMessage,
+    OutboundMessage,
+    User,
+)
 from misybot.db.session import make_session_factory, session_scope
 from misybot.testing import migrated_sqlite
 
@@ -103,6 +110,24 @@ async def test_greeting_is_answered_through_the_twilio_api(rasa, twilio, databas
     )
     assert message.body == "hi" and message.response_sent
     assert message.payload["profile_name"] == "Test User"
+
+
+async def test_a_known_whatsapp_user_runs_a_command_as_themselves(rasa, twilio, demo_database_url):
+    """Webhook → model → action server → store: the demo's Ana asks for stock on WhatsApp."""
+    sender = "whatsapp:+351910000001"  # Ana Ribeiro's number in the demo data
+    before = len(twilio.delivered_to(sender))
+    fields = inbound_form(sender, "how many WID-220 in Lisbon", account_sid=ACCOUNT_SID)
+    assert (await post(rasa, fields))[0] == 200
+    replies = await twilio.wait_for(sender, before + 1, timeout=60)
+    assert "WID-220" in replies[before].one("Body")
+    with session_scope(make_session_factory(create_db_engine(demo_database_url))) as session:
+        ana = session.execute(
+            select(User.id).join(ChannelIdentity).where(ChannelIdentity.address == sender[9:])
+        ).scalar_one()
+        latest = session.execute(
+            select(AgentExecution).order_by(AgentExecution.id.desc()).limit(1)
+        ).scalar_one()
+    assert latest.user_id == ana  # not the read-only guest an unknown sender would be
 
 
 async def test_help_lists_what_the_bot_can_do_in_whatsapp_format(rasa, twilio):

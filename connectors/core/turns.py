@@ -1,0 +1,86 @@
+"""The event loop conversation turns run on: its own thread, away from the webhooks' loop.
+
+Rasa runs NLU and the policies synchronously inside ``handle_message`` (tens of milliseconds of
+Python per turn). On Sanic's loop every webhook waits behind those stretches for its 200; on this
+loop they only share the interpreter, which hands the GIL to a waiting thread every few
+milliseconds. What a turn touches must not belong to Sanic's loop: Rasa's in-memory/Redis/SQL
+tracker and lock stores hold no loop-bound objects, its action-endpoint client opens a session per
+request, and ``HttpSender`` keeps one HTTP session per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class TurnLoop:
+    """An asyncio loop in a daemon thread, started on first use and shared by every channel."""
+
+    def __init__(self, name: str = "misybot-turns") -> None:
+        self.name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop (the thread is started here the first time)."""
+        with self._starting:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+                thread = threading.Thread(
+                    target=self._serve, args=(loop, ready), name=self.name, daemon=True
+                )
+                thread.start()
+                ready.wait()
+                self._loop, self._thread = loop, thread
+                logger.info("channel.turn_loop.started thread=%s", self.name)
+            return self._loop
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` on the turn loop; callbacks run in the order they were given."""
+        self.loop.call_soon_threadsafe(callback, *args)
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coroutine`` on the turn loop from any thread."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Await ``coroutine`` run on the turn loop (from another loop)."""
+        return await asyncio.wrap_future(self.submit(coroutine))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop and wait for its thread (a later use starts a new one)."""
+        with self._starting:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+
+
+_shared = TurnLoop()
+
+
+def shared_turn_loop() -> TurnLoop:
+    """The process-wide turn loop: all channels' turns share one thread (and one GIL anyway)."""
+    return _shared
