@@ -31,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.core.formatting import markdown_to_whatsapp, numbered_options, split_text
+from connectors.core.options import OFFERED
 from connectors.core.runtime import ChannelRuntime
 from connectors.core.sending import HttpSender
 from connectors.core.signatures import public_url, valid_twilio_signature
@@ -227,6 +228,7 @@ class TwilioWhatsAppOutput(OutputChannel):
     ) -> None:
         # Native quick replies need a pre-approved Content API template per button set.
         await self.send_text_message(recipient_id, numbered_options(text, buttons))
+        OFFERED.offer(self.name(), recipient_id, buttons)
 
     async def send_quick_replies(
         self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any

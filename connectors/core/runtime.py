@@ -18,6 +18,7 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from connectors.core.options import OFFERED
 from connectors.core.turns import TurnLoop, shared_turn_loop
 from misybot.channels.inbox import Inbox, InboxWriter, StoredMessage
 from misybot.channels.messages import InboundMessage
@@ -130,8 +131,10 @@ class ChannelRuntime:
             if self.on_new_message is None:
                 raise RuntimeError("channel runtime not started")
             stored = await asyncio.to_thread(self.inbox.link_sender, stored)
+            # "2" answering numbered options becomes the option's payload.
+            picked = OFFERED.take(self.transport, message.sender, message.user_text)
             user_message = UserMessage(
-                text=message.user_text,
+                text=picked or message.user_text,
                 output_channel=output,
                 sender_id=message.sender,
                 input_channel=self.transport,

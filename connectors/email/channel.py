@@ -23,6 +23,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.core.formatting import numbered_options
+from connectors.core.options import OFFERED
 from connectors.core.runtime import ChannelRuntime
 from connectors.email.compose import (
     Thread,
@@ -208,6 +209,7 @@ class EmailOutput(OutputChannel):
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
         self._add(recipient_id, numbered_options(text, buttons))
+        OFFERED.offer(self.name(), recipient_id, buttons)
 
     async def send_quick_replies(
         self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.core.formatting import markdown_to_plain, numbered_options, split_text, utf8_length
+from connectors.core.options import OFFERED
 from connectors.meta.graph import GraphConfig, GraphInput, GraphOutput, WebhookBatch, items
 from misybot.channels.inbox import StoredMessage
 from misybot.channels.messages import GeoLocation, InboundMessage, Media
@@ -215,6 +216,7 @@ class MessengerOutput(GraphOutput):
             await self._send(recipient_id, {"text": chunk}, chunk)
         message = {"text": last, "quick_replies": replies}
         await self._send(recipient_id, message, numbered_options(last, buttons))
+        OFFERED.offer(self.name(), recipient_id, buttons)  # typed "2" works as well as a tap
 
     async def _send_button_template(
         self, recipient_id: str, text: str, links: list[dict[str, Any]]

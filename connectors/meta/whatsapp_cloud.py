@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.core.formatting import markdown_to_whatsapp, numbered_options, split_text
+from connectors.core.options import OFFERED
 from connectors.meta.graph import (
     GraphConfig,
     GraphInput,
@@ -256,6 +257,7 @@ class WhatsAppCloudOutput(GraphOutput):
         widget = interactive_message(formatted, buttons)
         if widget is None or not await self.inside_session_window(recipient_id):
             await self.send_text_message(recipient_id, numbered_options(text, buttons), **kwargs)
+            OFFERED.offer(self.name(), recipient_id, buttons)
             return
         await self.deliver(
             recipient_id,

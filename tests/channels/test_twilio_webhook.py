@@ -146,6 +146,17 @@ async def test_an_inventory_command_gets_an_answer(rasa, twilio):
     assert reply.one("Body").startswith("Which product?")
 
 
+async def test_a_numbered_option_is_picked_by_replying_with_its_number(rasa, twilio):
+    sender = "whatsapp:+351919990001"
+    await post(rasa, inbound_form(sender, "i need a report", account_sid=ACCOUNT_SID))
+    (question,) = await twilio.wait_for(sender, 1)
+    assert "1. Inventory" in question.one("Body") and "2. Sales" in question.one("Body")
+    await post(rasa, inbound_form(sender, "2", account_sid=ACCOUNT_SID))
+    replies = await twilio.wait_for(sender, 2)
+    # "2" became the Sales option's payload: the report form moved on to the period.
+    assert replies[1].one("Body").startswith("Which period?")
+
+
 async def test_the_same_message_sid_delivered_three_times_is_answered_once(rasa, twilio, database):
     sender = "whatsapp:+351910000004"
     fields = inbound_form(sender, "hi", account_sid=ACCOUNT_SID)
