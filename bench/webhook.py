@@ -29,15 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # Not bench/ itself: its queue.py would shadow the standard library's queue module.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import free_port, wait_for_http  # noqa: E402
 
 from connectors.testing import RasaProcess, TwilioStandIn, inbound_form, signed_request  # noqa: E402
 from misybot.testing import (  # noqa: E402
     DEFAULT_POSTGRES_URL,
+    free_port,
     migrated_sqlite,
     postgres_schema,
     postgres_unavailable,
+    wait_for_http,
 )
 
 ACCOUNT_SID = "AC" + "b" * 32

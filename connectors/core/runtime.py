@@ -130,7 +130,7 @@ class ChannelRuntime:
         try:
             if self.on_new_message is None:
                 raise RuntimeError("channel runtime not started")
-            stored = await asyncio.to_thread(self.inbox.link_sender, stored)
+            # The sender was linked to their user when the message was stored (store_many).
             # "2" answering numbered options becomes the option's payload.
             picked = OFFERED.take(self.transport, message.sender, message.user_text)
             user_message = UserMessage(
