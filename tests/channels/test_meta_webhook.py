@@ -86,8 +86,11 @@ REGISTERED = {
 
 @pytest.fixture(scope="module")
 def registered(demo_database_url):
+    # The worker and the action server write to this database too: take SQLite's write lock
+    # up front so this read-then-write waits its turn instead of failing at once.
     engine = create_db_engine(demo_database_url)
-    with session_scope(make_session_factory(engine)) as session:
+    immediate = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+    with session_scope(make_session_factory(immediate)) as session:
         user = session.execute(
             select(User).where(User.email == "tiago.ferreira@misy-demo.example")
         ).scalar_one()
