@@ -57,6 +57,24 @@ def not_registered(dispatcher: CollectingDispatcher, sender: Sender) -> list[Eve
     return []
 
 
+class RegisteredUserAction(Action, ABC):
+    """An action only a registered sender gets an answer from (others: "not registered")."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        sender = await identify(tracker)
+        if not sender.registered:
+            return not_registered(dispatcher, sender)
+        return await self.respond(dispatcher, tracker, sender)
+
+    @abstractmethod
+    async def respond(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, sender: Sender
+    ) -> list[EventType]:
+        """The answer for ``sender``, a registered user."""
+
+
 class CommandAction(Action, ABC):
     """Base of the command actions: who is asking, what they asked, then the agent."""
 
@@ -253,18 +271,15 @@ COMMAND_ACTIONS: dict[str, type[CommandAction]] = {
 }  # fmt: skip
 
 
-class ActionHelp(Action):
+class ActionHelp(RegisteredUserAction):
     """What the user can do — only the commands their role allows."""
 
     def name(self) -> str:
         return "action_help"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def respond(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, sender: Sender
     ) -> list[EventType]:
-        sender = await identify(tracker)
-        if not sender.registered:
-            return not_registered(dispatcher, sender)
         dispatcher.utter_message(response="utter_help", **help_lines(sender.actor.role))
         return profile_events(tracker, sender)
 
@@ -308,18 +323,15 @@ class ActionLearnMore(Action):
         return []
 
 
-class ActionShareReport(Action):
+class ActionShareReport(RegisteredUserAction):
     """SHARE on a report: the report's files, ready to forward."""
 
     def name(self) -> str:
         return "action_share_report"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def respond(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, sender: Sender
     ) -> list[EventType]:
-        sender = await identify(tracker)
-        if not sender.registered:
-            return not_registered(dispatcher, sender)
         raw = next(tracker.get_latest_entity_values("report_id"), None) or tracker.get_slot(
             "report_id"
         )
@@ -343,18 +355,15 @@ class ActionShareReport(Action):
         return []
 
 
-class ActionScheduleReport(Action):
+class ActionScheduleReport(RegisteredUserAction):
     """SCHEDULE on a report: the report generator every week until stopped."""
 
     def name(self) -> str:
         return "action_schedule_report"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def respond(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, sender: Sender
     ) -> list[EventType]:
-        sender = await identify(tracker)
-        if not sender.registered:
-            return not_registered(dispatcher, sender)
         await control(dispatcher, tracker, sender, "run_agent", "report_generator")
         return [SlotSet("topic", "reports")]
 

@@ -33,6 +33,8 @@ from actions.commands import (
     ActionReorderStock,
     ActionResolveAlert,
     ActionRunAgent,
+    ActionScheduleReport,
+    ActionShareReport,
     ActionStopAgent,
     ActionSupplierPerformance,
     ActionUpdateStock,
@@ -363,3 +365,37 @@ async def test_a_command_missing_what_its_agent_needs_is_answered_not_crashed(do
     assert assert_machine_readable(voices["processor"])["FIELD"] == "quantity"
     nothing, _ = await run_action(ActionCheckInventory(), tracker(MARTA, "check_inventory"))
     assert nothing[0]["response"] == "utter_invalid_input" and nothing[0]["field"] == "product"
+
+
+async def test_a_report_s_share_and_schedule_follow_ups(domain):
+    made, events = await run_action(
+        ActionGenerateReport(),
+        tracker(ANA, "generate_report", {"report_type": "inventory"}, text="inventory report"),
+    )
+    report_id = slot_events(events)["report_id"]
+    assert made[0]["buttons"][0]["payload"] == f'/share_report{{"report_id": "{report_id}"}}'
+    # "share it": the report this conversation produced (its slot), files ready to forward.
+    shared, _ = await run_action(
+        ActionShareReport(), tracker(ANA, "share_report", {"report_id": report_id}, text="share it")
+    )
+    assert shared[0]["response"] == "utter_report_shared"
+    assert shared[0]["csv_path"].endswith(".csv") and shared[0]["report_id"] == int(report_id)
+    await every_voice(domain, shared)
+    unknown, _ = await run_action(
+        ActionShareReport(), tracker(ANA, "share_report", {"report_id": "999999"}, text="share")
+    )
+    assert unknown[0]["response"] == "utter_share_unavailable"
+    scheduled, _ = await run_action(
+        ActionScheduleReport(), tracker(ANA, "schedule_report", text="schedule it weekly")
+    )
+    assert scheduled[0]["response"] == "utter_agent_scheduled"
+    assert scheduled[0]["agent"] == "report generator"
+    stopped, _ = await run_action(
+        ActionStopAgent(),
+        tracker(ANA, "stop_agent", {"agent_type": "report_generator"}, text="stop reports"),
+    )
+    assert stopped[0]["schedule_note"]
+    stranger, _ = await run_action(
+        ActionShareReport(), tracker("+15550009999", "share_report", {"report_id": report_id})
+    )
+    assert stranger[0]["response"] == "utter_not_registered"
