@@ -21,7 +21,7 @@ from misybot.agents.reports import get_report
 from misybot.commands import BY_INTENT, TOPICS, help_lines
 from misybot.errors import NotFound
 from misybot.identity import Sender
-from misybot.permissions import Operation, PermissionDenied
+from misybot.permissions import PermissionDenied
 
 ENTITY_SLOTS = (
     "sku",
@@ -366,6 +366,3 @@ class ActionScheduleReport(RegisteredUserAction):
     ) -> list[EventType]:
         await control(dispatcher, tracker, sender, "run_agent", "report_generator")
         return [SlotSet("topic", "reports")]
-
-
-__all__ = ["COMMAND_ACTIONS", "Operation"]

@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from misybot.db.engine import get_engine
 from misybot.db.session import make_session_factory, session_scope
+from misybot.enums import Persona
 from misybot.identity import Sender, resolve_sender, set_persona
 from misybot.replies import Reply
 from misybot.settings import get_settings
@@ -126,8 +127,6 @@ class ActionSetPersona(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        from misybot.enums import Persona
-
         requested = next(tracker.get_latest_entity_values("persona"), None)
         sender = await identify(tracker)
         previous = sender.actor.persona.value if sender.actor and sender.actor.persona else None

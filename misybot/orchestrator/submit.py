@@ -1,4 +1,4 @@
-"""The caller's side of the queue (the action server): who is asking, enqueue, wait briefly.
+"""The caller's side of the queue (the action server): enqueue, wait briefly, run or stop agents.
 
 Synchronous functions; the actions run them in a thread so the action server's loop never blocks.
 """
@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from misybot.identity import resolve_sender
 from misybot.orchestrator import queue
 from misybot.permissions import Operation
 from misybot.settings import get_settings
@@ -21,11 +20,6 @@ from misybot.store.tenancy import Actor
 class Submitted:
     execution_id: int
     priority: int
-
-
-def actor_for_sender(session: Session, channel: str | None, sender_id: str) -> Actor | None:
-    """The registered user behind ``sender_id`` on input channel ``channel`` (None: unknown)."""
-    return resolve_sender(session, channel, sender_id, get_settings().local_identities).actor
 
 
 def submit(session: Session, actor: Actor, agent_type: str, context: dict[str, Any]) -> Submitted:
