@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         args.model,
         "--nlu",
         args.data,
+        "--domain",
+        "domain",
         "--out",
         str(out),
     ]
