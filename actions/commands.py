@@ -39,6 +39,7 @@ ENTITY_SLOTS = (
     "alert_ref",
     "supplier_ref",
 )
+WEEK_S = 7 * 24 * 3600  # SCHEDULE on a report: the same report every week
 ALERT_REF_KINDS = {
     "critical": "severity",
     "high": "severity",
@@ -364,5 +365,14 @@ class ActionScheduleReport(RegisteredUserAction):
     async def respond(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, sender: Sender
     ) -> list[EventType]:
-        await control(dispatcher, tracker, sender, "run_agent", "report_generator")
+        report_type = next(tracker.get_latest_entity_values("report_type"), None)
+        await control(
+            dispatcher,
+            tracker,
+            sender,
+            "run_agent",
+            "report_generator",
+            entities={"report_type": report_type or tracker.get_slot("report_type") or "inventory"},
+            interval_s=WEEK_S,
+        )
         return [SlotSet("topic", "reports")]

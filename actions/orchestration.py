@@ -124,18 +124,23 @@ async def control(
     sender: Sender,
     command: str,
     agent_type: str | None,
+    *,
+    entities: dict[str, Any] | None = None,
+    interval_s: int | None = None,
 ) -> None:
-    """run_agent / stop_agent / agent_status: immediate changes to the company's queue."""
+    """run_agent / stop_agent / agent_status: immediate changes to the company's queue
+    (``run_agent`` repeats every ``interval_s``, by default the configured interval)."""
     words = command.replace("_", " ")
     agent = (agent_type or "agents").replace("_", " ")
-    context = context_from_tracker(tracker, command, {"agent_type": agent_type})
+    context = context_from_tracker(tracker, command, {"agent_type": agent_type, **(entities or {})})
+    interval = interval_s or get_settings().recurring_interval_s
     actor = sender.actor
 
     def act(session):
         if command == "stop_agent":
             return submit.stop_agent(session, actor, agent_type)
         if command == "run_agent":
-            return submit.start_recurring(session, actor, agent_type, context)
+            return submit.start_recurring(session, actor, agent_type, context, interval)
         return submit.agent_status(session, actor)
 
     try:
@@ -165,7 +170,8 @@ async def control(
         dispatcher.utter_message(
             response="utter_agent_scheduled",
             agent=agent,
-            minutes=round(get_settings().recurring_interval_s / 60),
+            minutes=round(interval / 60),
+            every=every(interval),
             schedule_id=schedule_id,
             execution_id=first.execution_id,
         )
@@ -185,6 +191,15 @@ async def control(
             for v in outcome
         )
         dispatcher.utter_message(response="utter_agent_status", lines=lines, kv_lines=kv_lines)
+
+
+def every(seconds: int) -> str:
+    """An interval in words: "week", "day", "hour", "15 minutes"."""
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{seconds} seconds"
 
 
 def render(dispatcher: CollectingDispatcher, view: ExecutionView) -> list[EventType]:

@@ -137,12 +137,15 @@ def _scan_alerts(session, actor, context, run) -> dict:
     return to_json(scan_alerts(session, actor, AlertScanRequest()))
 
 
-def _weekly_inventory_report(session, actor, context, run) -> dict:
+def _recurring_report(session, actor, context, run) -> dict:
+    """The scheduled report: the type asked for when it was scheduled (inventory by default),
+    over the seven days up to today."""
     from misybot.agents.reports import ReportRequest, generate_report
     from misybot.settings import get_settings
 
     today = clock.today()
-    request = ReportRequest(report_type="inventory", start=today - timedelta(days=6), end=today)
+    report_type = _entities(context).get("report_type") or "inventory"
+    request = ReportRequest(report_type=report_type, start=today - timedelta(days=6), end=today)
     return to_json(generate_report(session, actor, request, get_settings().reports_dir))
 
 
@@ -304,5 +307,5 @@ def default_registry() -> dict[str, AgentSpec]:
         # Recurring monitors (run_agent): a stock and delivery scan that raises/clears alerts.
         "inventory_monitor": AgentSpec(_scan_alerts, timeout_s=120),
         "alert_generator": AgentSpec(_scan_alerts, timeout_s=120),
-        "report_generator": AgentSpec(_weekly_inventory_report, timeout_s=300),
+        "report_generator": AgentSpec(_recurring_report, timeout_s=300),
     }

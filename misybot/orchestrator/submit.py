@@ -82,15 +82,20 @@ def agent_status(session: Session, actor: Actor) -> list[queue.ExecutionView]:
 
 
 def start_recurring(
-    session: Session, actor: Actor, agent_type: str, context: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    agent_type: str,
+    context: dict[str, Any],
+    interval_s: int | None = None,
 ) -> tuple[int, Submitted]:
-    """Run ``agent_type`` now and then every configured interval until stopped (persisted)."""
+    """Run ``agent_type`` now and then every ``interval_s`` (default: the configured interval)
+    until stopped (persisted)."""
     from datetime import timedelta
 
     from misybot.db.types import utc_now
 
     actor.require(Operation.RUN_AGENT)
-    interval = get_settings().recurring_interval_s
+    interval = interval_s or get_settings().recurring_interval_s
     row = queue.schedule(
         session,
         company_id=actor.company_id,

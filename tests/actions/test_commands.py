@@ -333,6 +333,7 @@ async def test_agents_run_report_status_and_stop(domain):
         tracker(ANA, "run_agent", {"agent_type": "inventory_monitor"}, text="run monitor"),
     )
     assert started[0]["response"] == "utter_agent_scheduled"
+    assert started[0]["every"] == "15 minutes"  # MISYBOT_RECURRING_INTERVAL_S's default
     await every_voice(domain, started)
     status, _ = await run_action(ActionAgentStatus(), tracker(ANA, "agent_status", text="status"))
     assert status[0]["response"] in {"utter_agent_status", "utter_agents_idle"}
@@ -389,7 +390,7 @@ async def test_a_report_s_share_and_schedule_follow_ups(domain):
         ActionScheduleReport(), tracker(ANA, "schedule_report", text="schedule it weekly")
     )
     assert scheduled[0]["response"] == "utter_agent_scheduled"
-    assert scheduled[0]["agent"] == "report generator"
+    assert scheduled[0]["agent"] == "report generator" and scheduled[0]["every"] == "week"
     stopped, _ = await run_action(
         ActionStopAgent(),
         tracker(ANA, "stop_agent", {"agent_type": "report_generator"}, text="stop reports"),
