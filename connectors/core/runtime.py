@@ -148,7 +148,8 @@ class ChannelRuntime:
             status = InboxStatus.FAILED
         sent = "\n\n".join(getattr(output, "sent_texts", []))
         try:
-            await self.writer.finish(stored.id, status, sent or None)
+            # Not through the writer thread: acknowledgements would wait behind finishes.
+            await asyncio.to_thread(self.inbox.finish, stored.id, status, sent or None)
         except Exception:  # still "received" in the store: processed again after a restart
             logger.exception("channel.finish.failed message_id=%d", stored.id)
 
