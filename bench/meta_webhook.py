@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import aiohttp
@@ -30,14 +30,13 @@ from webhook import percentile  # noqa: E402  (bench/webhook.py)
 from connectors.testing import (  # noqa: E402
     GraphStandIn,
     RasaProcess,
+    action_server,
     signed_meta_request,
     whatsapp_message,
     whatsapp_webhook,
 )
 from misybot.testing import (  # noqa: E402
-    free_port,
     migrated_sqlite,  # noqa: E402
-    wait_for_http,
 )
 
 VERSION = "v23.0"
@@ -141,24 +140,17 @@ def main() -> None:
         messenger_token=TOKENS["messenger"],
         instagram_token=TOKENS["instagram"],
     ).start()
-    actions_port = free_port()
-    actions = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     server = None
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         try:
-            wait_for_http(f"http://127.0.0.1:{actions_port}/health", actions)
+            action_url = stack.enter_context(action_server())
             database = Path(scratch) / "inbox.db"
             migrated_sqlite(database).dispose()
             server = RasaProcess(
                 root=ROOT,
                 workdir=Path(scratch) / "rasa",
                 model=args.model,
-                action_url=f"http://127.0.0.1:{actions_port}/webhook",
+                action_url=action_url,
                 credentials=credentials(graph.url),
                 health_channel="whatsapp_cloud",
                 env={
@@ -170,8 +162,6 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
-            actions.terminate()
-            actions.wait(timeout=20)
             graph.stop()
     print(summary)
 

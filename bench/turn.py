@@ -18,15 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Not bench/ itself: its queue.py would shadow the standard library's queue module.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
-from connectors.testing import action_endpoint  # noqa: E402
+from connectors.testing import action_endpoint, action_server  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
-from misybot.testing import free_port, wait_for_http  # noqa: E402
 
 MESSAGES = [
     "how many WID-220 do we have in Lisbon",
@@ -127,14 +127,9 @@ def main() -> int:
         [str(misybot), "worker"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    stack = ExitStack()
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", server)
-        url = f"http://127.0.0.1:{port}/webhook"
+        url = stack.enter_context(action_server(env))
         lines = [
             report(f"rules+memo {name}", timings)
             for name, timings in asyncio.run(
@@ -147,9 +142,9 @@ def main() -> int:
                 results = asyncio.run(run(ted_model, url, args.turns, args.long_turns))
                 lines += [report(f"with TED {name}", timings) for name, timings in results.items()]
     finally:
-        for process in (server, worker):
-            process.terminate()
-            process.wait(timeout=20)
+        stack.close()
+        worker.terminate()
+        worker.wait(timeout=20)
         scratch_db.cleanup()
     print("\n".join(lines))
     fresh = next(line for line in lines if line.startswith("rules+memo fresh"))

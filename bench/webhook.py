@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,14 +29,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from connectors.testing import RasaProcess, TwilioStandIn, inbound_form, signed_request  # noqa: E402
+from connectors.testing import (  # noqa: E402
+    RasaProcess,
+    TwilioStandIn,
+    action_server,
+    inbound_form,
+    signed_request,
+)
 from misybot.testing import (  # noqa: E402
     DEFAULT_POSTGRES_URL,
-    free_port,
     migrated_sqlite,
     postgres_schema,
     postgres_unavailable,
-    wait_for_http,
 )
 
 ACCOUNT_SID = "AC" + "b" * 32
@@ -197,17 +200,10 @@ def main() -> None:
     print(f"inbox database: {args.database}")
 
     twilio = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN).start()
-    actions_port = free_port()
-    actions = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     server = None
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         try:
-            wait_for_http(f"http://127.0.0.1:{actions_port}/health", actions)
+            action_url = stack.enter_context(action_server())
             if args.database == "postgresql":
                 engine = stack.enter_context(postgres_schema(DEFAULT_POSTGRES_URL))
                 with engine.connect() as connection:
@@ -221,7 +217,7 @@ def main() -> None:
                 root=ROOT,
                 workdir=Path(scratch) / "rasa",
                 model=args.model,
-                action_url=f"http://127.0.0.1:{actions_port}/webhook",
+                action_url=action_url,
                 twilio_url=twilio.url,
                 account_sid=ACCOUNT_SID,
                 auth_token=AUTH_TOKEN,
@@ -236,8 +232,6 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
-            actions.terminate()
-            actions.wait(timeout=20)
             twilio.stop()
     print(summary)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -608,3 +611,27 @@ def action_endpoint(url: str):
     configured = read_endpoints_from_path(root / "endpoints.yml").action
     configured.url = url
     return configured
+
+
+@contextlib.contextmanager
+def action_server(env: dict[str, str] | None = None):
+    """A rasa_sdk action server serving ``actions/`` (with ``env``, e.g. its database) for tests,
+    benches and the transcript; yields its webhook URL and stops it afterwards."""
+    from pathlib import Path
+
+    from misybot.testing import free_port, wait_for_http
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", process)
+        yield f"http://127.0.0.1:{port}/webhook"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

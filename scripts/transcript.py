@@ -20,9 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.testing import action_endpoint  # noqa: E402
+from connectors.testing import action_endpoint, action_server  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
-from misybot.testing import free_port, wait_for_http  # noqa: E402
 
 COMMANDS = (
     ("An inventory check", "how many WID-220 do we have?"),
@@ -110,21 +109,14 @@ def main() -> int:
             "MISYBOT_INLINE_DEADLINE_S": "60",  # every answer inline, as on a quiet machine
         }
         subprocess.run([str(bin_dir / "misybot"), "demo", "seed"], env=env, check=True, cwd=workdir)
-        port = free_port()
         worker = start([str(bin_dir / "misybot"), "worker"], env, workdir)
-        actions = start(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-            {**env, "PYTHONPATH": str(ROOT)},
-            ROOT,
-        )
         try:
-            wait_for_http(f"http://127.0.0.1:{port}/health", actions)
-            os.environ.update(env)
-            answers = asyncio.run(converse(args.model, f"http://127.0.0.1:{port}/webhook"))
+            with action_server(env) as url:
+                os.environ.update(env)
+                answers = asyncio.run(converse(args.model, url))
         finally:
-            for process in (actions, worker):
-                process.terminate()
-                process.wait(timeout=20)
+            worker.terminate()
+            worker.wait(timeout=20)
     today = datetime.now(timezone.utc).date().isoformat()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(document(answers, today))

@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from connectors.testing import action_endpoint
+from connectors.testing import action_endpoint, action_server
 from misybot.testing import (
     DEFAULT_POSTGRES_URL,
     empty_tables,
-    free_port,
     migrated_sqlite,
     postgres_schema,
     postgres_unavailable,
-    wait_for_http,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,26 +75,15 @@ def worker(demo_database_url: str) -> Iterator[subprocess.Popen]:
 @pytest.fixture(scope="session")
 def action_server_url(demo_database_url: str) -> Iterator[str]:
     """A real rasa_sdk action server serving ``actions/`` on the session's demo database."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-        cwd=ROOT,
-        # A generous inline deadline: these tests assert results, not the "working on it" path
-        # (tests/orchestrator cover that), and a loaded CI machine may render a chart slowly.
-        env={
-            **os.environ,
-            "MISYBOT_DATABASE_URL": demo_database_url,
-            "MISYBOT_INLINE_DEADLINE_S": "30",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", process)
-        yield f"http://127.0.0.1:{port}/webhook"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    # A generous inline deadline: these tests assert results, not the "working on it" path
+    # (tests/orchestrator cover that), and a loaded CI machine may render a chart slowly.
+    env = {
+        **os.environ,
+        "MISYBOT_DATABASE_URL": demo_database_url,
+        "MISYBOT_INLINE_DEADLINE_S": "30",
+    }
+    with action_server(env) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
