@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.sql import Insert, Select
@@ -185,41 +185,16 @@ class Inbox:
 
     def finish(self, message_id: int, status: InboxStatus, response: str | None = None) -> None:
         """Mark an inbox message processed (or failed), with what we answered."""
-        self.finish_many([(message_id, status, response)])
-
-    def finish_many(self, finished: Sequence[tuple[int, InboxStatus, str | None]]) -> None:
-        """``finish`` for several messages in one transaction (one statement per kind)."""
         now = utc_now()
-        row = ConversationMessage
-        answered = [
-            {"mid": mid, "st": status.value, "reply_text": response}
-            for mid, status, response in finished
-            if response
-        ]
-        silent = [
-            {"mid": mid, "st": status.value} for mid, status, response in finished if not response
-        ]
+        values: dict[str, Any] = {"status": status.value, "processed_at": now}
+        if response:
+            values.update(response_body=response, response_sent=True, responded_at=now)
         with session_scope(self.factory) as session:
-            if answered:
-                session.execute(
-                    update(row.__table__)
-                    .where(row.__table__.c.id == bindparam("mid"))
-                    .values(
-                        status=bindparam("st"),
-                        processed_at=now,
-                        response_body=bindparam("reply_text"),
-                        response_sent=True,
-                        responded_at=now,
-                    ),
-                    answered,
-                )
-            if silent:
-                session.execute(
-                    update(row.__table__)
-                    .where(row.__table__.c.id == bindparam("mid"))
-                    .values(status=bindparam("st"), processed_at=now),
-                    silent,
-                )
+            session.execute(
+                update(ConversationMessage)
+                .where(ConversationMessage.id == message_id)
+                .values(**values)
+            )
 
     def record_outbound(
         self,
@@ -356,14 +331,6 @@ class InboxWriter:
         self._queue.put(_Pending(message, status, future))
         return future
 
-    async def finish(self, message_id: int, status: InboxStatus, response: str | None) -> None:
-        """``Inbox.finish`` through the writer thread: finishes that come together share one
-        transaction (and wait behind nothing but the stores of the same batch)."""
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._start()
-        self._queue.put(_Finish(message_id, status, response, future))
-        await asyncio.wrap_future(future)
-
     def _start(self) -> None:
         with self._starting:
             if self._thread is None or not self._thread.is_alive():
@@ -382,11 +349,7 @@ class InboxWriter:
             # the provider saw no 200 and delivers it again.
             self._write([item for item in batch if item.future.set_running_or_notify_cancel()])
 
-    def _write(self, batch: list) -> None:
-        finishes = [item for item in batch if isinstance(item, _Finish)]
-        if finishes:
-            self._finish(finishes)
-        batch = [item for item in batch if isinstance(item, _Pending)]
+    def _write(self, batch: list[_Pending]) -> None:
         if not batch:
             return
         try:
@@ -401,24 +364,6 @@ class InboxWriter:
             return
         for item, result in zip(batch, results, strict=True):
             item.future.set_result(result)
-
-    def _finish(self, finishes: list[_Finish]) -> None:
-        try:
-            self.inbox.finish_many([(f.message_id, f.status, f.response) for f in finishes])
-        except Exception as error:  # each caller logs it; the rows stay "received" (recovery)
-            for item in finishes:
-                item.future.set_exception(error)
-            return
-        for item in finishes:
-            item.future.set_result(None)
-
-
-@dataclass(frozen=True)
-class _Finish:
-    message_id: int
-    status: InboxStatus
-    response: str | None
-    future: concurrent.futures.Future
 
 
 @dataclass(frozen=True)
