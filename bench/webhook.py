@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -47,6 +48,28 @@ ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"
 MESSAGE = "hi"
 BURST_SENDER = "whatsapp:+19999999999"
+
+
+class CpuMeter:
+    """CPU seconds spent by the Rasa process and by the whole machine between two readings."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def read(self) -> tuple[float, float]:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        process = (int(fields[11]) + int(fields[12])) / self.ticks  # utime + stime
+        cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        busy = sum(int(value) for value in cpu) - int(cpu[3]) - int(cpu[4])  # less idle, iowait
+        return process, busy / self.ticks
+
+    def since(self, start: tuple[float, float], messages: int) -> str:
+        process, machine = self.read()
+        return (
+            f"CPU ms per message: rasa {(process - start[0]) * 1000 / messages:.1f}, "
+            f"machine {(machine - start[1]) * 1000 / messages:.1f}"
+        )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -122,14 +145,16 @@ async def run(args, server: RasaProcess, twilio: TwilioStandIn) -> str:
         await bench.rest_turns(5)  # warm-up
         print(f"one turn = {per_turn} Twilio message(s)")
 
+        cpu = CpuMeter(server.process.pid)
         acks: list[float] = []
         replies: list[float] = []
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), cpu.read()
         await asyncio.gather(
             *(bench.sender(i, args.messages, per_turn, acks, replies) for i in range(args.senders))
         )
         elapsed = time.monotonic() - started
         total = args.senders * args.messages
+        twilio_cpu = cpu.since(cpu_started, total)
 
         # The same load on both channels: one conversation at a time, then all senders at once.
         rest = await bench.rest_turns(args.rest_turns)
@@ -137,10 +162,12 @@ async def run(args, server: RasaProcess, twilio: TwilioStandIn) -> str:
         single: list[float] = []
         await bench.sender(10_000, args.rest_turns, per_turn, single_acks, single)
         rest_loaded: list[float] = []
+        cpu_started = cpu.read()
         for timings in await asyncio.gather(
             *(bench.rest_turns(args.messages, f"rest-{i}") for i in range(args.senders))
         ):
             rest_loaded += timings
+        rest_cpu = cpu.since(cpu_started, total)
         burst = await bench.burst(per_turn)
         await asyncio.sleep(1.0)
 
@@ -168,6 +195,7 @@ async def run(args, server: RasaProcess, twilio: TwilioStandIn) -> str:
         f"p95={percentile(rest_loaded, 0.95):.1f} | "
         f"ratio p50={percentile(replies, 0.5) / percentile(rest_loaded, 0.5):.2f}"
     )
+    print(f"  webhooks {twilio_cpu} | REST {rest_cpu}")
     print(
         "reply p50 / REST turn p50 one conversation at a time: "
         f"{percentile(single, 0.5) / percentile(rest, 0.5):.2f}"
