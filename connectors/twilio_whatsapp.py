@@ -30,13 +30,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.core.formatting import markdown_to_whatsapp, numbered_options, split_text
-from connectors.core.options import OFFERED
+from connectors.core.formatting import markdown_to_whatsapp, split_text
+from connectors.core.output import InboxOutput
 from connectors.core.runtime import ChannelRuntime
 from connectors.core.sending import HttpSender
 from connectors.core.signatures import public_url, valid_twilio_signature
 from connectors.core.tuning import channel_tuning
-from misybot.channels.inbox import Inbox, StoredMessage
+from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage
 from misybot.channels.messages import GeoLocation, InboundMessage, Media
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.db.types import utc_now
@@ -190,8 +190,9 @@ def _whatsapp_address(recipient: str) -> str:
     return recipient if recipient.startswith("whatsapp:") else f"whatsapp:{recipient}"
 
 
-class TwilioWhatsAppOutput(OutputChannel):
-    """Replies through the Twilio Messages API: WhatsApp formatting, ≤1600 chars, media."""
+class TwilioWhatsAppOutput(InboxOutput):
+    """Replies through the Twilio Messages API: WhatsApp formatting, ≤1600 chars, media; buttons
+    as numbered options (native quick replies need a pre-approved Content API template per set)."""
 
     @classmethod
     def name(cls) -> str:
@@ -204,11 +205,9 @@ class TwilioWhatsAppOutput(OutputChannel):
         inbox: Inbox,
         stored: StoredMessage | None = None,
     ) -> None:
+        super().__init__(inbox, stored)
         self.config = config
         self.http = sender
-        self.inbox = inbox
-        self.stored = stored
-        self.sent_texts: list[str] = []
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         for chunk in split_text(markdown_to_whatsapp(text), MAX_BODY_CHARS):
@@ -222,18 +221,6 @@ class TwilioWhatsAppOutput(OutputChannel):
             await self._send(recipient_id, body="", media=[attachment])
         else:
             await self.send_text_message(recipient_id, attachment)
-
-    async def send_text_with_buttons(
-        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
-    ) -> None:
-        # Native quick replies need a pre-approved Content API template per button set.
-        await self.send_text_message(recipient_id, numbered_options(text, buttons))
-        OFFERED.offer(self.name(), recipient_id, buttons)
-
-    async def send_quick_replies(
-        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
-    ) -> None:
-        await self.send_text_with_buttons(recipient_id, text, quick_replies)
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
@@ -301,18 +288,18 @@ class TwilioWhatsAppOutput(OutputChannel):
         else:
             error_code = str(answer.get("code") or result.status)
             error_message = answer.get("message") or result.body[:500]
-        await asyncio.to_thread(
-            self.inbox.record_outbound,
-            channel=Channel.WHATSAPP,
-            recipient=to.removeprefix("whatsapp:"),
-            body=body or (f"template {content_sid}" if content_sid else ""),
-            status=status,
-            attempts=result.attempts,
-            provider_message_id=sid,
-            media=list(media or ()) or None,
-            conversation_message_id=self.stored.id if self.stored else None,
-            error_code=error_code,
-            error_message=error_message,
+        await self.record(
+            OutboundRecord(
+                channel=Channel.WHATSAPP,
+                recipient=to.removeprefix("whatsapp:"),
+                body=body or (f"template {content_sid}" if content_sid else ""),
+                status=status,
+                attempts=result.attempts,
+                provider_message_id=sid,
+                media=list(media or ()) or None,
+                error_code=error_code,
+                error_message=error_message,
+            )
         )
 
 

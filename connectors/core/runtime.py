@@ -20,7 +20,7 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from connectors.core.options import OFFERED
 from connectors.core.turns import TurnLoop, shared_turn_loop
-from misybot.channels.inbox import Inbox, InboxWriter, StoredMessage
+from misybot.channels.inbox import BatchWriter, Finished, Inbox, StoredMessage
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.enums import InboxStatus
@@ -54,7 +54,10 @@ class ChannelRuntime:
     ) -> None:
         self.transport = transport
         self.inbox = inbox
-        self.writer = InboxWriter(inbox, name=f"{transport}-inbox")
+        # Stores and finishes each on a thread of their own: acknowledgements never wait
+        # behind finishes, and either side of a burst goes in one transaction.
+        self.stores = BatchWriter(inbox.store_many, name=f"{transport}-inbox")
+        self.finishes = BatchWriter(inbox.finish_many, name=f"{transport}-finish")
         self.limiter = limiter
         self.output_factory = output_factory
         self.turn_loop = turn_loop or shared_turn_loop()
@@ -81,7 +84,7 @@ class ChannelRuntime:
         """Store ``message`` and queue it; False when it is a duplicate delivery (not queued)."""
         admission = self.limiter.admit(self.transport, message.sender, time.monotonic())
         status = InboxStatus.RECEIVED if admission.allowed else InboxStatus.RATE_LIMITED
-        stored = await self.writer.store(message, status)
+        stored = await self.stores.run((message, status))
         if stored is None:
             logger.info(
                 "channel.duplicate transport=%s provider_id=%s",
@@ -147,9 +150,9 @@ class ChannelRuntime:
             logger.exception("channel.process.failed message_id=%d", stored.id)
             status = InboxStatus.FAILED
         sent = "\n\n".join(getattr(output, "sent_texts", []))
+        outbound = tuple(getattr(output, "outbound", ()))
         try:
-            # Not through the writer thread: acknowledgements would wait behind finishes.
-            await asyncio.to_thread(self.inbox.finish, stored.id, status, sent or None)
+            await self.finishes.run(Finished(stored.id, status, sent or None, outbound))
         except Exception:  # still "received" in the store: processed again after a restart
             logger.exception("channel.finish.failed message_id=%d", stored.id)
 

@@ -22,8 +22,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.core.formatting import numbered_options
-from connectors.core.options import OFFERED
+from connectors.core.output import InboxOutput
 from connectors.core.runtime import ChannelRuntime
 from connectors.email.compose import (
     Thread,
@@ -171,19 +170,19 @@ def inbound_message(parsed: ParsedEmail, source: str) -> InboundMessage:
     )
 
 
-class EmailOutput(OutputChannel):
-    """Collects a turn's messages and sends them as one threaded reply."""
+class EmailOutput(InboxOutput):
+    """Collects a turn's messages and sends them as one threaded reply (the SMTP outbox records
+    it once the server took it)."""
 
     @classmethod
     def name(cls) -> str:
         return CHANNEL_NAME
 
     def __init__(self, channel: EmailInput, stored: StoredMessage | None = None) -> None:
+        super().__init__(channel.inbox, stored)
         self.channel = channel
-        self.stored = stored
         self.parts: list[str] = []
         self.files: list[str] = []  # report paths to attach, checked when the mail is built
-        self.sent_texts: list[str] = []
         self._in_turn = False
         self._pending_flush: asyncio.Task | None = None
 
@@ -204,17 +203,6 @@ class EmailOutput(OutputChannel):
             self._add(recipient_id, "")
         else:
             self._add(recipient_id, attachment)
-
-    async def send_text_with_buttons(
-        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
-    ) -> None:
-        self._add(recipient_id, numbered_options(text, buttons))
-        OFFERED.offer(self.name(), recipient_id, buttons)
-
-    async def send_quick_replies(
-        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
-    ) -> None:
-        await self.send_text_with_buttons(recipient_id, text, quick_replies)
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any

@@ -16,7 +16,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from misybot.channels.inbox import Inbox
+from misybot.channels.inbox import Inbox, OutboundRecord
 from misybot.channels.mailbox import MailboxStore, PendingEmail
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
@@ -201,16 +201,18 @@ class SmtpOutbox:
         text, files = _summary(pending.raw)
         await asyncio.to_thread(
             self.inbox.record_outbound,
-            channel=Channel.EMAIL,
-            recipient=pending.recipient,
-            body=text,
-            status=status,
-            attempts=attempts,
-            provider_message_id=pending.message_id[:128],
-            media=files or None,
-            conversation_message_id=pending.conversation_message_id,
-            error_code=error_code,
-            error_message=error_message,
+            OutboundRecord(
+                channel=Channel.EMAIL,
+                recipient=pending.recipient,
+                body=text,
+                status=status,
+                attempts=attempts,
+                provider_message_id=pending.message_id[:128],
+                media=files or None,
+                conversation_message_id=pending.conversation_message_id,
+                error_code=error_code,
+                error_message=error_message,
+            ),
         )
 
     async def run(self, stop: asyncio.Event, idle_s: float = 60.0) -> None:

@@ -20,11 +20,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.core.output import InboxOutput
 from connectors.core.runtime import ChannelRuntime
 from connectors.core.sending import HttpSender, SendResult
 from connectors.core.signatures import hub_challenge, valid_hub_signature
 from connectors.core.tuning import channel_tuning
-from misybot.channels.inbox import Inbox, StoredMessage
+from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.db.types import utc_now
@@ -151,7 +152,7 @@ class GraphConfig:
         return f"{self.graph_url}/{self.api_version}"
 
 
-class GraphOutput(OutputChannel):
+class GraphOutput(InboxOutput):
     """Sends through ``POST <graph>/<version>/<node>/messages`` and records every message."""
 
     channel: Channel
@@ -164,12 +165,10 @@ class GraphOutput(OutputChannel):
         stored: StoredMessage | None = None,
         receipts: HttpSender | None = None,
     ) -> None:
+        super().__init__(inbox, stored)
         self.config = config
         self.http = sender
         self.receipts = receipts or sender
-        self.inbox = inbox
-        self.stored = stored
-        self.sent_texts: list[str] = []
         self._window_open: dict[str, bool] = {}
 
     @property
@@ -228,18 +227,18 @@ class GraphOutput(OutputChannel):
             error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
             error_code = str(error.get("code") or result.status)
             error_message = error.get("message") or result.body[:500]
-        await asyncio.to_thread(
-            self.inbox.record_outbound,
-            channel=self.channel,
-            recipient=self.address(recipient_id),
-            body=body,
-            status=accepted if result.ok else DeliveryStatus.FAILED,
-            attempts=result.attempts,
-            provider_message_id=provider_id,
-            media=media or None,
-            conversation_message_id=self.stored.id if self.stored else None,
-            error_code=error_code,
-            error_message=error_message,
+        await self.record(
+            OutboundRecord(
+                channel=self.channel,
+                recipient=self.address(recipient_id),
+                body=body,
+                status=accepted if result.ok else DeliveryStatus.FAILED,
+                attempts=result.attempts,
+                provider_message_id=provider_id,
+                media=media or None,
+                error_code=error_code,
+                error_message=error_message,
+            )
         )
         return result.ok
 

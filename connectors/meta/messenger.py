@@ -231,11 +231,6 @@ class MessengerOutput(GraphOutput):
             recipient_id, {"attachment": {"type": "template", "payload": template}}, body
         )
 
-    async def send_quick_replies(
-        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
-    ) -> None:
-        await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
-
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         await self._send(
             recipient_id,

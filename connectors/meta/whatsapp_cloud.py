@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.core.formatting import markdown_to_whatsapp, numbered_options, split_text
-from connectors.core.options import OFFERED
 from connectors.meta.graph import (
     GraphConfig,
     GraphInput,
@@ -256,8 +255,7 @@ class WhatsAppCloudOutput(GraphOutput):
         formatted = markdown_to_whatsapp(text)
         widget = interactive_message(formatted, buttons)
         if widget is None or not await self.inside_session_window(recipient_id):
-            await self.send_text_message(recipient_id, numbered_options(text, buttons), **kwargs)
-            OFFERED.offer(self.name(), recipient_id, buttons)
+            await super().send_text_with_buttons(recipient_id, text, buttons, **kwargs)
             return
         await self.deliver(
             recipient_id,
@@ -265,11 +263,6 @@ class WhatsAppCloudOutput(GraphOutput):
             body=numbered_options(formatted, buttons),
             accepted=DeliveryStatus.QUEUED,
         )
-
-    async def send_quick_replies(
-        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
-    ) -> None:
-        await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         await self._send_media(recipient_id, "image", {"link": image}, image)

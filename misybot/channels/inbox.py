@@ -1,7 +1,7 @@
 """The durable inbox: inbound messages are stored before the webhook is answered, processed later.
 
-Synchronous SQLAlchemy; the Rasa-side runtime calls these functions in worker threads, and stores
-inbound messages through one ``InboxWriter`` thread.
+Synchronous SQLAlchemy Core; the Rasa-side runtime stores inbound messages through one
+``BatchWriter`` thread and finishes processed ones (with the replies they got) through another.
 """
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ import concurrent.futures
 import logging
 import queue
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.sql import Insert, Select
+from sqlalchemy.sql import Insert, Update
 
 from misybot.channels.messages import InboundMessage
 from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage, User
@@ -56,17 +57,56 @@ class StoredMessage:
     user_id: int | None = None
 
 
+@dataclass(frozen=True)
+class OutboundRecord:
+    """A message we sent, or failed to send, as ``outbound_messages`` keeps it."""
+
+    channel: Channel
+    recipient: str
+    body: str
+    status: DeliveryStatus
+    attempts: int
+    provider_message_id: str | None = None
+    media: list[str] | None = None
+    conversation_message_id: int | None = None
+    company_id: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A processed inbox message: how it ended, what we answered, the sends that answer took."""
+
+    message_id: int
+    status: InboxStatus
+    response: str | None = None
+    outbound: tuple[OutboundRecord, ...] = ()
+
+
 class Inbox:
     """Inbound and outbound message records in the store."""
 
     def __init__(self, factory: sessionmaker | None = None) -> None:
         self._factory = factory
+        self._engines: dict[str, Engine] = {}
 
     @property
     def factory(self) -> sessionmaker:
         if self._factory is None:  # built on first use: no engine at import or construction
             self._factory = make_session_factory()
         return self._factory
+
+    @property
+    def engine(self) -> Engine:
+        """For writes. SQLite: the write lock taken up front, so a read-then-write transaction
+        waits for another writer instead of failing at once with "database is locked"."""
+        return self._engine("writes", sqlite_begin="BEGIN IMMEDIATE")
+
+    def _engine(self, purpose: str, **options: Any) -> Engine:
+        if purpose not in self._engines:  # an option engine is costly to build: once each
+            self._engines[purpose] = self.factory.kw["bind"].execution_options(**options)
+        return self._engines[purpose]
 
     def store(self, message: InboundMessage, status: InboxStatus) -> StoredMessage | None:
         """Record ``message``; None when this provider message id was stored before (a retry)."""
@@ -75,13 +115,13 @@ class Inbox:
     def store_many(
         self, messages: Sequence[tuple[InboundMessage, InboxStatus]]
     ) -> list[StoredMessage | None]:
-        """Record ``messages`` in one transaction, in order; None for each one stored before.
+        """Record ``messages``, in order; None for each one stored before (a retry).
 
-        Who sent each one is looked up for the whole batch first (one read), so the rows are
-        linked to their user and company as they are written and processing needs no second
-        write. This runs while the provider waits for its 200: one query and one insert.
+        Each row is linked to the active user and company behind its sender as it is written,
+        so processing needs no second write. This runs while the provider waits for its 200:
+        on PostgreSQL the batch is one statement on an autocommit connection, a single round
+        trip (each round trip waits for the interpreter again while a turn is running).
         """
-        senders = self.senders({(message.channel, message.address) for message, _ in messages})
         rows = [
             {
                 "channel": message.channel,
@@ -91,37 +131,55 @@ class Inbox:
                 "received_at": message.received_at,
                 "status": status.value,
                 "payload": message.payload(),
-                "user_id": senders.get((message.channel, message.address), (None, None))[0],
-                "company_id": senders.get((message.channel, message.address), (None, None))[1],
             }
             for message, status in messages
         ]
-        with session_scope(self.factory) as session:
-            dialect = session.get_bind().dialect.name
-            statement = _store_statement(dialect)
-            if dialect == "postgresql":
-                # One round trip for the batch (psycopg2's execute_values): each round trip
-                # waits for the interpreter again while a turn is running.
-                returned = session.execute(statement, rows)
-                inserted = {(channel, sid): id_ for id_, channel, sid in returned}
-                # A retry in the same batch: the first delivery took the id.
-                ids = [
-                    inserted.pop((row["channel"], row["provider_message_id"]), None) for row in rows
-                ]
-            else:
-                ids = []
+        if self.engine.dialect.name == "postgresql":
+            autocommit = self._engine("autocommit", isolation_level="AUTOCOMMIT")
+            with autocommit.connect() as db:
+                returned = db.execute(
+                    _store_linked_statement(),
+                    [
+                        {
+                            **row,
+                            "from_channel": row["channel"],
+                            "from_address": row["sender_address"],
+                        }
+                        for row in rows
+                    ],
+                )
+                inserted = {
+                    (channel, sid): (id_, user, company)
+                    for id_, channel, sid, user, company in returned
+                }
+            # A retry in the same batch: the first delivery took the id.
+            written = [
+                inserted.pop((row["channel"], row["provider_message_id"]), None) for row in rows
+            ]
+        else:
+            with self.engine.begin() as connection:
+                senders = self.senders(
+                    {(row["channel"], row["sender_address"]) for row in rows}, connection
+                )
+                written = []
                 for row in rows:
-                    result = session.execute(statement, row)
-                    ids.append(result.inserted_primary_key[0] if result.rowcount else None)
-        # None: (channel, provider message id) was there already, a retry.
+                    user, company = senders.get(
+                        (row["channel"], row["sender_address"]), (None, None)
+                    )
+                    result = connection.execute(
+                        _store_statement(), {**row, "user_id": user, "company_id": company}
+                    )
+                    written.append(
+                        (result.inserted_primary_key[0], user, company) if result.rowcount else None
+                    )
         return [
-            None
-            if id_ is None
-            else StoredMessage(id_, status, message, row["company_id"], row["user_id"])
-            for id_, row, (message, status) in zip(ids, rows, messages, strict=True)
+            None if found is None else StoredMessage(found[0], status, message, found[2], found[1])
+            for found, (message, status) in zip(written, messages, strict=True)
         ]
 
-    def senders(self, addresses: set[tuple[Channel, str]]) -> dict[tuple[Channel, str], tuple]:
+    def senders(
+        self, addresses: set[tuple[Channel, str]], connection: Connection
+    ) -> dict[tuple[Channel, str], tuple]:
         """``(user id, company id)`` of the active user behind each (channel, address) known."""
         if not addresses:
             return {}
@@ -131,37 +189,15 @@ class Inbox:
                 for channel, address in addresses
             )
         )
-        with session_scope(self.factory) as session:
-            found = session.execute(
-                select(ChannelIdentity.channel, ChannelIdentity.address, User.id, User.company_id)
-                .join(User, ChannelIdentity.user_id == User.id)
-                .where(wanted, User.active.is_(True))
-            ).all()
+        found = connection.execute(
+            select(ChannelIdentity.channel, ChannelIdentity.address, User.id, User.company_id)
+            .join(User, ChannelIdentity.user_id == User.id)
+            .where(wanted, User.active.is_(True))
+        ).all()
         return {
             (Channel(channel), address): (user, company)
             for channel, address, user, company in found
         }
-
-    def link_sender(self, stored: StoredMessage) -> StoredMessage:
-        """``stored`` with the user and company behind its address (unknown senders stay None)."""
-        message = stored.message
-        identity = _identity(message.channel, message.address)
-        row = ConversationMessage
-        # Write, then read back, in one transaction: on SQLite a transaction that reads before it
-        # writes cannot wait for another writer and fails at once with "database is locked".
-        with session_scope(self.factory) as session:
-            session.execute(
-                update(row)
-                .where(row.id == stored.id)
-                .values(
-                    user_id=identity.scalar_subquery(),
-                    company_id=identity.with_only_columns(User.company_id).scalar_subquery(),
-                )
-            )
-            user_id, company_id = session.execute(
-                select(row.user_id, row.company_id).where(row.id == stored.id)
-            ).one()
-        return StoredMessage(stored.id, stored.status, message, company_id, user_id)
 
     def pending(self, transport: str) -> list[StoredMessage]:
         """Stored but unprocessed messages of ``transport``, oldest first (for recovery)."""
@@ -185,56 +221,44 @@ class Inbox:
 
     def finish(self, message_id: int, status: InboxStatus, response: str | None = None) -> None:
         """Mark an inbox message processed (or failed), with what we answered."""
-        now = utc_now()
-        values: dict[str, Any] = {"status": status.value, "processed_at": now}
-        if response:
-            values.update(response_body=response, response_sent=True, responded_at=now)
-        with session_scope(self.factory) as session:
-            session.execute(
-                update(ConversationMessage)
-                .where(ConversationMessage.id == message_id)
-                .values(**values)
-            )
+        self.finish_many([Finished(message_id, status, response)])
 
-    def record_outbound(
-        self,
-        *,
-        channel: Channel,
-        recipient: str,
-        body: str,
-        status: DeliveryStatus,
-        attempts: int,
-        provider_message_id: str | None = None,
-        media: list[str] | None = None,
-        conversation_message_id: int | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
-    ) -> int:
+    def finish_many(self, finished: Sequence[Finished]) -> list[None]:
+        """Mark messages processed or failed, and record the sends that answered them, in one
+        transaction: a message counts as answered exactly when its replies are on record."""
+        now = utc_now()
+        outbound = [_outbound_row(record) for item in finished for record in item.outbound]
+        with self.engine.begin() as connection:
+            if outbound:
+                connection.execute(insert(OutboundMessage.__table__), outbound)
+            connection.execute(
+                _finish_statement(),
+                [
+                    {
+                        "message_id": item.message_id,
+                        "new_status": item.status.value,
+                        "processed": now,
+                        "answer": item.response or None,
+                        "answered": bool(item.response),
+                        "answered_at": now if item.response else None,
+                    }
+                    for item in finished
+                ],
+            )
+        return [None] * len(finished)
+
+    def record_outbound(self, record: OutboundRecord) -> int:
         """Record a message we sent, or failed to send (never silently dropped)."""
-        company_id = None
-        if conversation_message_id is not None:  # the company of the message it answers
-            company_id = (
+        row = _outbound_row(record)
+        if record.company_id is None and record.conversation_message_id is not None:
+            row["company_id"] = (  # the company of the message it answers
                 select(ConversationMessage.company_id)
-                .where(ConversationMessage.id == conversation_message_id)
+                .where(ConversationMessage.id == record.conversation_message_id)
                 .scalar_subquery()
             )
-        with session_scope(self.factory) as session:
-            row = OutboundMessage(
-                company_id=company_id,
-                conversation_message_id=conversation_message_id,
-                channel=channel,
-                recipient_address=recipient,
-                provider_message_id=provider_message_id,
-                body=body,
-                media=media or None,
-                status=status,
-                attempts=attempts,
-                error_code=error_code,
-                error_message=error_message,
-            )
-            session.add(row)
-            session.flush()
-            return row.id
+        with self.engine.begin() as connection:
+            result = connection.execute(insert(OutboundMessage.__table__).values(**row))
+            return result.inserted_primary_key[0]
 
     def record_delivery(
         self,
@@ -275,60 +299,141 @@ class Inbox:
             ).scalar_one_or_none()
 
 
-# The stores the inbox runs on; both skip a row whose unique key exists instead of failing the
-# transaction (a provider's retry must not undo the other messages of a batch).
-_INSERT_IGNORING_DUPLICATES = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+def _outbound_row(record: OutboundRecord) -> dict[str, Any]:
+    row = asdict(record)
+    row["recipient_address"] = row.pop("recipient")
+    row["media"] = row["media"] or None
+    return row
 
 
-def _identity(channel: Channel, address: str) -> Select:
-    """The id of the active user behind ``address`` on ``channel``."""
+@cache
+def _finish_statement() -> Update:
+    """UPDATE one inbox row per parameter set (an executemany for a batch of finishes)."""
+    table = ConversationMessage.__table__
     return (
-        select(User.id)
-        .join(ChannelIdentity, ChannelIdentity.user_id == User.id)
-        .where(
-            ChannelIdentity.channel == channel,
-            ChannelIdentity.address == address,
-            User.active.is_(True),
+        update(table)
+        .where(table.c.id == bindparam("message_id"))
+        .values(
+            status=bindparam("new_status"),
+            processed_at=bindparam("processed"),
+            response_body=bindparam("answer"),
+            response_sent=bindparam("answered"),
+            responded_at=bindparam("answered_at"),
         )
     )
 
 
+class _SkipDuplicates(postgresql.dml.OnConflictDoNothing):
+    """A bare ``ON CONFLICT DO NOTHING`` (no target): nothing in it varies, so its cache key is
+    its class. SQLAlchemy 1.4 caches no ON CONFLICT clause, so without this the store
+    statement is compiled on every write, which costs more than the write itself."""
+
+    inherit_cache = True
+    _traverse_internals = []  # noqa: RUF012 (SQLAlchemy's declaration, read per class)
+
+
+class _PostgresInsertSkippingDuplicates(postgresql.Insert):
+    """``INSERT … ON CONFLICT DO NOTHING`` that SQLAlchemy compiles once (see _SkipDuplicates)."""
+
+    inherit_cache = True
+
+    def skip_duplicates(self) -> _PostgresInsertSkippingDuplicates:
+        statement = self._generate()
+        statement._post_values_clause = _SkipDuplicates()
+        return statement
+
+
+class _SqliteSkipDuplicates(sqlite.dml.OnConflictDoNothing):
+    """See ``_SkipDuplicates``."""
+
+    inherit_cache = True
+    _traverse_internals = []  # noqa: RUF012
+
+
+class _SqliteInsertSkippingDuplicates(sqlite.Insert):
+    """See ``_PostgresInsertSkippingDuplicates``."""
+
+    inherit_cache = True
+
+    def skip_duplicates(self) -> _SqliteInsertSkippingDuplicates:
+        statement = self._generate()
+        statement._post_values_clause = _SqliteSkipDuplicates()
+        return statement
+
+
 @cache
-def _store_statement(dialect: str) -> Insert:
-    """INSERT inbound messages, skipping any stored before (built once per dialect)."""
+def _store_statement() -> Insert:
+    """INSERT an inbound message unless stored before (SQLite: one row at a time, linked by
+    the caller)."""
+    return _SqliteInsertSkippingDuplicates(ConversationMessage.__table__).skip_duplicates()
+
+
+@cache
+def _store_linked_statement() -> Insert:
+    """INSERT inbound messages linked to their senders, skipping any stored before, and return
+    what was written (PostgreSQL: a batch in one statement, psycopg2's execute_values)."""
     table = ConversationMessage.__table__
-    statement = _INSERT_IGNORING_DUPLICATES[dialect](table).on_conflict_do_nothing()
-    if dialect == "postgresql":  # what was inserted, from the one statement of a batch
-        statement = statement.returning(table.c.id, table.c.channel, table.c.provider_message_id)
-    return statement
+    sender = (
+        select(User.id)
+        .join(ChannelIdentity, ChannelIdentity.user_id == User.id)
+        .where(
+            ChannelIdentity.channel == bindparam("from_channel"),
+            ChannelIdentity.address == bindparam("from_address"),
+            User.active.is_(True),
+        )
+    )
+    return (
+        _PostgresInsertSkippingDuplicates(table)
+        .values(
+            user_id=sender.scalar_subquery(),
+            company_id=sender.with_only_columns(User.company_id).scalar_subquery(),
+        )
+        .skip_duplicates()
+        .returning(
+            table.c.id,
+            table.c.channel,
+            table.c.provider_message_id,
+            table.c.user_id,
+            table.c.company_id,
+        )
+    )
 
 
-class InboxWriter:
-    """Stores inbound messages on one thread: what arrives while it writes goes in one transaction.
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
-    The provider waits for its 200 while its message is stored. One thread on one warm
-    connection, one commit for a burst of webhooks, beats a pool thread and connection each (a
-    connection opened under load takes longer than the insert); SQLite writes one at a time anyway.
+
+class BatchWriter(Generic[Item, Result]):
+    """Runs ``write`` on one thread of its own: what is submitted while it writes goes into the
+    next call, one transaction for many webhooks or finished turns.
+
+    One thread on one warm connection, one commit for a burst, beats a pool thread and
+    connection each (every round trip waits for the interpreter again while a turn runs; SQLite
+    writes one at a time anyway). ``write`` takes a batch and returns one result per item.
     """
 
-    def __init__(self, inbox: Inbox, max_batch: int = 100, name: str = "misybot-inbox") -> None:
-        self.inbox = inbox
-        self.max_batch = max_batch
+    def __init__(
+        self,
+        write: Callable[[list[Item]], list[Result]],
+        *,
+        name: str,
+        max_batch: int = 100,
+    ) -> None:
+        self.write = write
         self.name = name
-        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[Item, concurrent.futures.Future]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
 
-    async def store(self, message: InboundMessage, status: InboxStatus) -> StoredMessage | None:
-        """``Inbox.store`` through the writer thread."""
-        return await asyncio.wrap_future(self.submit(message, status))
+    async def run(self, item: Item) -> Result:
+        """``write([item])``'s result, written with whatever else is waiting."""
+        return await asyncio.wrap_future(self.submit(item))
 
-    def submit(
-        self, message: InboundMessage, status: InboxStatus
-    ) -> concurrent.futures.Future[StoredMessage | None]:
-        future: concurrent.futures.Future[StoredMessage | None] = concurrent.futures.Future()
+    def submit(self, item: Item) -> concurrent.futures.Future[Result]:
+        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
         self._start()
-        self._queue.put(_Pending(message, status, future))
+        self._queue.put((item, future))
         return future
 
     def _start(self) -> None:
@@ -345,29 +450,22 @@ class InboxWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            # A webhook whose caller went away before its message was written is not stored:
-            # the provider saw no 200 and delivers it again.
-            self._write([item for item in batch if item.future.set_running_or_notify_cancel()])
+            # An item whose caller went away before it was written is not written (a webhook
+            # that saw no 200 is delivered again).
+            self._write([pair for pair in batch if pair[1].set_running_or_notify_cancel()])
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[tuple[Item, concurrent.futures.Future]]) -> None:
         if not batch:
             return
         try:
-            results = self.inbox.store_many([(item.message, item.status) for item in batch])
+            results = self.write([item for item, _ in batch])
         except Exception as error:
-            if len(batch) > 1:  # one bad message must not refuse its neighbours
-                for item in batch:
-                    self._write([item])
+            if len(batch) > 1:  # one bad item must not refuse its neighbours
+                for pair in batch:
+                    self._write([pair])
                 return
-            logger.exception("channel.inbox.store_failed")
-            batch[0].future.set_exception(error)
+            logger.exception("channel.inbox.write_failed writer=%s", self.name)
+            batch[0][1].set_exception(error)
             return
-        for item, result in zip(batch, results, strict=True):
-            item.future.set_result(result)
-
-
-@dataclass(frozen=True)
-class _Pending:
-    message: InboundMessage
-    status: InboxStatus
-    future: concurrent.futures.Future
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)

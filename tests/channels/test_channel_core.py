@@ -28,7 +28,7 @@ from connectors.core.signatures import (
 )
 from connectors.testing import inbound_form
 from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
-from misybot.channels.inbox import Inbox, InboxWriter
+from misybot.channels.inbox import BatchWriter, Finished, Inbox, OutboundRecord
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage
 from misybot.db.session import make_session_factory, session_scope
@@ -209,14 +209,15 @@ def test_inbox_stores_once_per_provider_id_and_links_known_senders(inbox):
     acme, user = _known_sender(inbox)
     first = inbox.store(_message("SM1"), InboxStatus.RECEIVED)
     assert inbox.store(_message("SM1"), InboxStatus.RECEIVED) is None
-    linked = inbox.link_sender(first)
-    assert (linked.company_id, linked.user_id) == (acme.id, user.id)
+    assert (first.company_id, first.user_id) == (acme.id, user.id)
     with session_scope(inbox.factory) as session:
         row = session.get(ConversationMessage, first.id)
         assert (row.company_id, row.user_id) == (acme.id, user.id)
     unknown = inbox.store(_message("SM2", sender="whatsapp:+1555"), InboxStatus.RECEIVED)
-    linked = inbox.link_sender(unknown)
-    assert (linked.company_id, linked.user_id) == (None, None)  # stored anyway: nothing lost
+    assert (unknown.company_id, unknown.user_id) == (None, None)  # stored anyway: nothing lost
+    with session_scope(inbox.factory) as session:
+        row = session.get(ConversationMessage, unknown.id)
+        assert (row.company_id, row.user_id, row.body) == (None, None, "hi")
 
 
 def test_a_batch_is_stored_in_order_and_a_retry_inside_it_is_skipped(inbox):
@@ -241,11 +242,11 @@ def test_a_batch_is_stored_in_order_and_a_retry_inside_it_is_skipped(inbox):
 
 
 async def test_the_writer_thread_stores_what_arrives_together_and_refuses_only_the_bad(inbox):
-    writer = InboxWriter(inbox)
+    writer = BatchWriter(inbox.store_many, name="test-inbox")
     bad = replace(_message("SM2"), text=None)  # no body: the database refuses the row
     results = await asyncio.gather(
         *(
-            writer.store(message, InboxStatus.RECEIVED)
+            writer.run((message, InboxStatus.RECEIVED))
             for message in [_message("SM1"), bad, _message("SM3"), _message("SM1")]
         ),
         return_exceptions=True,
@@ -262,21 +263,72 @@ async def test_the_writer_thread_stores_what_arrives_together_and_refuses_only_t
 
 def test_an_outbound_message_carries_the_company_of_the_message_it_answers(inbox):
     acme, _ = _known_sender(inbox)
-    answered = inbox.link_sender(inbox.store(_message("SM1"), InboxStatus.RECEIVED))
+    answered = inbox.store(_message("SM1"), InboxStatus.RECEIVED)
     common = {"channel": Channel.WHATSAPP, "recipient": "+351922222222", "attempts": 1}
     reply = inbox.record_outbound(
-        **common,
-        body="hi",
-        status=DeliveryStatus.QUEUED,
-        provider_message_id="SMout",
-        conversation_message_id=answered.id,
+        OutboundRecord(
+            **common,
+            body="hi",
+            status=DeliveryStatus.QUEUED,
+            provider_message_id="SMout",
+            conversation_message_id=answered.id,
+        )
     )
-    pushed = inbox.record_outbound(**common, body="later", status=DeliveryStatus.FAILED)
+    pushed = inbox.record_outbound(
+        OutboundRecord(**common, body="later", status=DeliveryStatus.FAILED)
+    )
     with session_scope(inbox.factory) as session:
         assert session.get(OutboundMessage, reply).company_id == acme.id
         assert session.get(OutboundMessage, pushed).company_id is None
     assert inbox.record_delivery(Channel.WHATSAPP, "SMout", "delivered")
     assert not inbox.record_delivery(Channel.WHATSAPP, "SMunknown", "delivered")
+
+
+def test_a_finish_records_the_replies_with_the_answer_in_one_transaction(inbox):
+    acme, _ = _known_sender(inbox)
+    first, second = (inbox.store(_message(sid), InboxStatus.RECEIVED) for sid in ("SM1", "SM2"))
+    reply = OutboundRecord(
+        channel=Channel.WHATSAPP,
+        recipient="+351922222222",
+        body="hello",
+        status=DeliveryStatus.QUEUED,
+        attempts=1,
+        provider_message_id="SMout1",
+        conversation_message_id=first.id,
+        company_id=first.company_id,
+    )
+    broken = replace(reply, provider_message_id="SMout2", body=None)  # refused by the database
+    with pytest.raises(IntegrityError):
+        inbox.finish_many(
+            [
+                Finished(first.id, InboxStatus.PROCESSED, "hello", (reply,)),
+                Finished(second.id, InboxStatus.PROCESSED, "hello", (broken,)),
+            ]
+        )
+    # Nothing of the batch was written: both still wait to be processed, no reply on record.
+    assert [p.id for p in inbox.pending("whatsapp_twilio")] == [first.id, second.id]
+    assert not inbox.record_delivery(Channel.WHATSAPP, "SMout1", "delivered")
+
+    inbox.finish_many(
+        [
+            Finished(first.id, InboxStatus.PROCESSED, "hello", (reply,)),
+            Finished(second.id, InboxStatus.FAILED),
+        ]
+    )
+    assert inbox.pending("whatsapp_twilio") == []
+    with session_scope(inbox.factory) as session:
+        rows = session.execute(select(ConversationMessage).order_by(ConversationMessage.id))
+        assert [(r.status, r.response_body, r.response_sent) for r in rows.scalars()] == [
+            ("processed", "hello", True),
+            ("failed", None, False),
+        ]
+        sent = session.execute(select(OutboundMessage)).scalars().one()
+        assert (sent.conversation_message_id, sent.company_id, sent.body) == (
+            first.id,
+            acme.id,
+            "hello",
+        )
+    assert inbox.record_delivery(Channel.WHATSAPP, "SMout1", "delivered")
 
 
 def test_pending_messages_come_back_in_order_until_finished(inbox):
