@@ -114,6 +114,10 @@ class ChannelSettings:
     send_attempts: int = 4
     send_backoff_s: float = 0.5
     concurrent_turns: int = 2  # inbound messages processed at once (Rasa runs on one loop)
+    # How long a thread may keep the interpreter while another waits for it (Python: 5 ms).
+    # Webhook acknowledgements hop between threads several times; each hop waits that long
+    # behind a turn's NLU.
+    switch_interval_ms: float = 1.0
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> ChannelSettings:
@@ -139,6 +143,7 @@ class ChannelSettings:
             send_attempts=int(env.get("MISYBOT_CHANNEL_SEND_ATTEMPTS") or 4),
             send_backoff_s=float(env.get("MISYBOT_CHANNEL_SEND_BACKOFF_S") or 0.5),
             concurrent_turns=int(env.get("MISYBOT_CHANNEL_CONCURRENT_TURNS") or 2),
+            switch_interval_ms=float(env.get("MISYBOT_CHANNEL_SWITCH_INTERVAL_MS") or 1.0),
         )
 
 

@@ -3,9 +3,11 @@
 Rasa runs NLU and the policies synchronously inside ``handle_message`` (tens of milliseconds of
 Python per turn). On Sanic's loop every webhook waits behind those stretches for its 200; on this
 loop they only share the interpreter, which hands the GIL to a waiting thread every few
-milliseconds. What a turn touches must not belong to Sanic's loop: Rasa's in-memory/Redis/SQL
-tracker and lock stores hold no loop-bound objects, its action-endpoint client opens a session per
-request, and ``HttpSender`` keeps one HTTP session per loop.
+milliseconds (``MISYBOT_CHANNEL_SWITCH_INTERVAL_MS``: 1 ms rather than Python's 5, since an
+acknowledgement changes threads several times and waits that long behind a turn at each). What a
+turn touches must not belong to Sanic's loop: Rasa's in-memory/Redis/SQL tracker and lock stores
+hold no loop-bound objects, its action-endpoint client opens a session per request, and
+``HttpSender`` keeps one HTTP session per loop.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+from misybot.settings import get_channel_settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,9 @@ class TurnLoop:
         """The running loop (the thread is started here the first time)."""
         with self._starting:
             if self._loop is None or self._thread is None or not self._thread.is_alive():
+                interval_ms = get_channel_settings().switch_interval_ms
+                if interval_ms > 0:
+                    sys.setswitchinterval(interval_ms / 1000)
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
                 thread = threading.Thread(
