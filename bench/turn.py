@@ -27,6 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 from connectors.testing import action_endpoint, action_server  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
+from misybot.testing import worker_process  # noqa: E402
 
 MESSAGES = [
     "how many WID-220 do we have in Lisbon",
@@ -123,12 +124,9 @@ def main() -> int:
     os.environ.update(env)
     misybot = Path(sys.executable).with_name("misybot")
     subprocess.run([str(misybot), "demo", "seed"], env=env, check=True, capture_output=True)
-    worker = subprocess.Popen(
-        [str(misybot), "worker"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     stack = ExitStack()
     try:
+        stack.enter_context(worker_process(env, cwd=ROOT))
         url = stack.enter_context(action_server(env))
         lines = [
             report(f"rules+memo {name}", timings)
@@ -143,8 +141,6 @@ def main() -> int:
                 lines += [report(f"with TED {name}", timings) for name, timings in results.items()]
     finally:
         stack.close()
-        worker.terminate()
-        worker.wait(timeout=20)
         scratch_db.cleanup()
     print("\n".join(lines))
     fresh = next(line for line in lines if line.startswith("rules+memo fresh"))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import secrets
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -254,3 +256,39 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 90.0) ->
         except OSError:
             time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@contextmanager
+def worker_process(
+    env: dict[str, str], cwd: Path | None = None, timeout: float = 60.0
+) -> Iterator[subprocess.Popen]:
+    """A ``misybot worker`` on ``env``'s database, yielded once it says it is working
+    (``worker.started``), stopped afterwards."""
+    misybot = Path(sys.executable).with_name("misybot")
+    process = subprocess.Popen(
+        [str(misybot), "worker"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = threading.Event()
+
+    def read_log() -> None:  # to the end: a full pipe would stall the worker
+        for line in process.stderr:
+            if "worker.started" in line:
+                started.set()
+
+    threading.Thread(target=read_log, name="worker-log", daemon=True).start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not started.wait(0.1):
+            if process.poll() is not None:
+                raise RuntimeError(f"misybot worker exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"misybot worker did not start within {timeout:.0f} s")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.testing import action_endpoint, action_server  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
+from misybot.testing import worker_process  # noqa: E402
 
 COMMANDS = (
     ("An inventory check", "how many WID-220 do we have?"),
@@ -36,12 +37,6 @@ VOICES = (
     ("processor", "KEY: value lines a script can parse"),
     ("default", "no preference set"),
 )
-
-
-def start(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
 
 
 async def converse(model: Path, action_url: str) -> dict[str, list[list[str]]]:
@@ -109,14 +104,9 @@ def main() -> int:
             "MISYBOT_INLINE_DEADLINE_S": "60",  # every answer inline, as on a quiet machine
         }
         subprocess.run([str(bin_dir / "misybot"), "demo", "seed"], env=env, check=True, cwd=workdir)
-        worker = start([str(bin_dir / "misybot"), "worker"], env, workdir)
-        try:
-            with action_server(env) as url:
-                os.environ.update(env)
-                answers = asyncio.run(converse(args.model, url))
-        finally:
-            worker.terminate()
-            worker.wait(timeout=20)
+        with worker_process(env, cwd=workdir), action_server(env) as url:
+            os.environ.update(env)
+            answers = asyncio.run(converse(args.model, url))
     today = datetime.now(timezone.utc).date().isoformat()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(document(answers, today))

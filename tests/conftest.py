@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from misybot.testing import (
     migrated_sqlite,
     postgres_schema,
     postgres_unavailable,
+    worker_process,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,20 +56,9 @@ def demo_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def worker(demo_database_url: str) -> Iterator[subprocess.Popen]:
     """A real orchestrator worker process on the session's demo database."""
-    misybot = Path(sys.executable).with_name("misybot")
-    process = subprocess.Popen(
-        [str(misybot), "worker"],
-        cwd=ROOT,
-        env={**os.environ, "MISYBOT_DATABASE_URL": demo_database_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(0.5)
-    if process.poll() is not None:
-        raise RuntimeError(f"misybot worker exited with {process.returncode}")
-    yield process
-    process.terminate()
-    process.wait(timeout=20)
+    env = {**os.environ, "MISYBOT_DATABASE_URL": demo_database_url}
+    with worker_process(env, cwd=ROOT) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")
