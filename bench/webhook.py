@@ -184,7 +184,8 @@ async def run(args, server: RasaProcess, twilio: TwilioStandIn) -> str:
         f"max={max(acks):.1f}"
     )
     print(
-        f"one conversation at a time: webhook->reply ms p50={percentile(single, 0.5):.1f} "
+        f"one conversation at a time: ack ms p50={percentile(single_acks, 0.5):.1f}, "
+        f"webhook->reply ms p50={percentile(single, 0.5):.1f} "
         f"p95={percentile(single, 0.95):.1f} | REST turn ms p50={percentile(rest, 0.5):.1f} "
         f"p95={percentile(rest, 0.95):.1f}"
     )

@@ -91,6 +91,7 @@ class TwilioStandIn(LocalServer):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.sent: list[SentMessage] = []
+        self._accepted: dict[str, list[SentMessage]] = {}  # by To: a bench polls many at once
         self.hold: dict[str, int] = {}
         self.hold_s = 60.0
         self.fail: dict[str, list[int]] = {}
@@ -127,12 +128,15 @@ class TwilioStandIn(LocalServer):
 
     def _record(self, request, auth, fields, status: int, answer: dict) -> web.Response:
         account = request.match_info["account"]
-        self.sent.append(SentMessage(account, auth, fields, status))
+        sent = SentMessage(account, auth, fields, status)
+        self.sent.append(sent)
+        if status == 201:
+            self._accepted.setdefault(sent.one("To") or "", []).append(sent)
         return web.json_response(answer, status=status)
 
     def delivered_to(self, to: str) -> list[SentMessage]:
         """Accepted messages (201) to ``to``, in arrival order."""
-        return [m for m in list(self.sent) if m.status == 201 and m.one("To") == to]
+        return list(self._accepted.get(to, ()))
 
     async def wait_for(self, to: str, count: int, timeout: float = 30.0) -> list[SentMessage]:
         """Wait until ``count`` messages to ``to`` were accepted (returns what arrived)."""
@@ -141,7 +145,7 @@ class TwilioStandIn(LocalServer):
             found = self.delivered_to(to)
             if len(found) >= count:
                 return found
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         return self.delivered_to(to)
 
 
