@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -51,10 +51,12 @@ class InboundMessage:
 
     def payload(self) -> dict[str, Any]:
         """The JSON stored with the message (everything needed to process it after a restart)."""
-        data = asdict(self)
+        # Shallow: ``asdict`` deep-copies ``raw`` while the provider waits for its 200.
+        data = {item.name: getattr(self, item.name) for item in fields(self)}
         data["channel"] = self.channel.value
         data["received_at"] = self.received_at.isoformat()
         data["media"] = [asdict(item) for item in self.media]
+        data["location"] = asdict(self.location) if self.location else None
         return data
 
     @classmethod

@@ -271,13 +271,17 @@ async def test_transient_twilio_errors_are_retried_and_counted(rasa, twilio, dat
     assert len(replies) == 1
     refused = [m for m in twilio.sent if m.one("To") == sender and m.status != 201]
     assert [m.status for m in refused] == [503, 429]
-    with session_scope(make_session_factory(database[0])) as session:
-        (attempts,) = session.execute(
-            select(OutboundMessage.attempts).where(
-                OutboundMessage.recipient_address == sender.removeprefix("whatsapp:")
-            )
-        ).one()
-    assert attempts == 3
+    factory = make_session_factory(database[0])
+
+    def attempts() -> int | None:  # recorded with the turn's finish, just after the reply
+        with session_scope(factory) as session:
+            return session.execute(
+                select(OutboundMessage.attempts).where(
+                    OutboundMessage.recipient_address == sender.removeprefix("whatsapp:")
+                )
+            ).scalar_one_or_none()
+
+    assert await wait_until(attempts) == 3
 
 
 async def test_a_status_callback_updates_the_outbound_message(rasa, twilio, database):
