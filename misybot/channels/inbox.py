@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
@@ -89,7 +89,6 @@ class Inbox:
 
     def __init__(self, factory: sessionmaker | None = None) -> None:
         self._factory = factory
-        self._engines: dict[str, Engine] = {}
 
     @property
     def factory(self) -> sessionmaker:
@@ -97,16 +96,17 @@ class Inbox:
             self._factory = make_session_factory()
         return self._factory
 
-    @property
+    # Option engines are costly to build: once each.
+    @cached_property
     def engine(self) -> Engine:
         """For writes. SQLite: the write lock taken up front, so a read-then-write transaction
         waits for another writer instead of failing at once with "database is locked"."""
-        return self._engine("writes", sqlite_begin="BEGIN IMMEDIATE")
+        return self.factory.kw["bind"].execution_options(sqlite_begin="BEGIN IMMEDIATE")
 
-    def _engine(self, purpose: str, **options: Any) -> Engine:
-        if purpose not in self._engines:  # an option engine is costly to build: once each
-            self._engines[purpose] = self.factory.kw["bind"].execution_options(**options)
-        return self._engines[purpose]
+    @cached_property
+    def _autocommit(self) -> Engine:
+        """PostgreSQL single statements: no BEGIN/COMMIT round trips."""
+        return self.factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
 
     def store(self, message: InboundMessage, status: InboxStatus) -> StoredMessage | None:
         """Record ``message``; None when this provider message id was stored before (a retry)."""
@@ -135,8 +135,7 @@ class Inbox:
             for message, status in messages
         ]
         if self.engine.dialect.name == "postgresql":
-            autocommit = self._engine("autocommit", isolation_level="AUTOCOMMIT")
-            with autocommit.connect() as db:
+            with self._autocommit.connect() as db:
                 returned = db.execute(
                     _store_linked_statement(),
                     [
@@ -158,7 +157,7 @@ class Inbox:
             ]
         else:
             with self.engine.begin() as connection:
-                senders = self.senders(
+                senders = self._senders(
                     {(row["channel"], row["sender_address"]) for row in rows}, connection
                 )
                 written = []
@@ -177,7 +176,7 @@ class Inbox:
             for found, (message, status) in zip(written, messages, strict=True)
         ]
 
-    def senders(
+    def _senders(
         self, addresses: set[tuple[Channel, str]], connection: Connection
     ) -> dict[tuple[Channel, str], tuple]:
         """``(user id, company id)`` of the active user behind each (channel, address) known."""
@@ -218,10 +217,6 @@ class Inbox:
                     )
                 )
             return found
-
-    def finish(self, message_id: int, status: InboxStatus, response: str | None = None) -> None:
-        """Mark an inbox message processed (or failed), with what we answered."""
-        self.finish_many([Finished(message_id, status, response)])
 
     def finish_many(self, finished: Sequence[Finished]) -> list[None]:
         """Mark messages processed or failed, and record the sends that answered them, in one

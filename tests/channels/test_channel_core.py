@@ -338,7 +338,7 @@ def test_pending_messages_come_back_in_order_until_finished(inbox):
     pending = inbox.pending("whatsapp_twilio")
     assert [p.message.text for p in pending] == ["SM1", "SM2", "SM3"]
     assert pending[0].message.received_at == datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
-    inbox.finish(pending[0].id, InboxStatus.PROCESSED, "hello")
+    inbox.finish_many([Finished(pending[0].id, InboxStatus.PROCESSED, "hello")])
     assert [p.message.text for p in inbox.pending("whatsapp_twilio")] == ["SM2", "SM3"]
     with session_scope(inbox.factory) as session:
         row = session.get(ConversationMessage, pending[0].id)
