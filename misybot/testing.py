@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -269,23 +270,29 @@ def worker_process(
         [str(misybot), "worker"],
         cwd=cwd,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,  # the CLI says why it refuses on stdout, logs go to stderr
+        stderr=subprocess.STDOUT,
         text=True,
     )
     started = threading.Event()
+    log: deque[str] = deque(maxlen=20)  # why it stopped, should it stop before starting
 
     def read_log() -> None:  # to the end: a full pipe would stall the worker
-        for line in process.stderr:
+        for line in process.stdout:
+            log.append(line)
             if "worker.started" in line:
                 started.set()
 
-    threading.Thread(target=read_log, name="worker-log", daemon=True).start()
+    reader = threading.Thread(target=read_log, name="worker-log", daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + timeout
         while not started.wait(0.1):
             if process.poll() is not None:
-                raise RuntimeError(f"misybot worker exited with {process.returncode}")
+                reader.join(5)  # the rest of what it wrote
+                raise RuntimeError(
+                    f"misybot worker exited with {process.returncode}:\n{''.join(log)}"
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"misybot worker did not start within {timeout:.0f} s")
         yield process
