@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -143,9 +144,12 @@ def main() -> None:
     server = None
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         try:
-            action_url = stack.enter_context(action_server())
             database = Path(scratch) / "inbox.db"
             migrated_sqlite(database).dispose()
+            # The action server reads the same store the channel writes (senders, users).
+            action_url = stack.enter_context(
+                action_server({**os.environ, "MISYBOT_DATABASE_URL": f"sqlite:///{database}"})
+            )
             server = RasaProcess(
                 root=ROOT,
                 workdir=Path(scratch) / "rasa",

@@ -106,7 +106,9 @@ class Bench:
         await self.post(to, MESSAGE)
         await self.wait_replies(to, 1, 60)
         await asyncio.sleep(1.0)
-        return len(self.twilio.delivered_to(to))
+        replies = self.twilio.delivered_to(to)
+        print("reply to the first message:", " | ".join(repr(r.one("Body")) for r in replies))
+        return len(replies)
 
     async def sender(self, index: int, messages: int, per_turn: int, acks, replies) -> None:
         to = f"whatsapp:+1555{index:07d}"
@@ -232,7 +234,6 @@ def main() -> None:
     server = None
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         try:
-            action_url = stack.enter_context(action_server())
             if args.database == "postgresql":
                 engine = stack.enter_context(postgres_schema(DEFAULT_POSTGRES_URL))
                 with engine.connect() as connection:
@@ -242,6 +243,10 @@ def main() -> None:
                 database = Path(scratch) / "inbox.db"
                 migrated_sqlite(database).dispose()
                 database_url = f"sqlite:///{database}"
+            # The action server reads the same store the channel writes (senders, users).
+            action_url = stack.enter_context(
+                action_server({**os.environ, "MISYBOT_DATABASE_URL": database_url})
+            )
             server = RasaProcess(
                 root=ROOT,
                 workdir=Path(scratch) / "rasa",
