@@ -44,6 +44,9 @@ class LocalServer:
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Waiters for what arrives for a recipient, woken by ``_arrived`` (a bench has many).
+        self._arrivals = threading.Lock()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
 
     @property
     def url(self) -> str:
@@ -63,6 +66,29 @@ class LocalServer:
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+    @contextlib.contextmanager
+    def _arriving(self, recipient: str):
+        """Record what arrives for ``recipient`` inside this block; its waiters wake after it."""
+        with self._arrivals:
+            yield
+            waiters = self._waiters.pop(recipient, [])
+        for waiter in waiters:
+            waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+    async def _wait_until(self, recipient: str, arrived, count: int, timeout: float) -> list:
+        """``arrived()`` once it holds ``count`` items for ``recipient``, or at ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._arrivals:
+                found = arrived()
+                remaining = deadline - time.monotonic()
+                if len(found) >= count or remaining <= 0:
+                    return found
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.setdefault(recipient, []).append(waiter)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(waiter, remaining)
 
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
@@ -129,9 +155,11 @@ class TwilioStandIn(LocalServer):
     def _record(self, request, auth, fields, status: int, answer: dict) -> web.Response:
         account = request.match_info["account"]
         sent = SentMessage(account, auth, fields, status)
-        self.sent.append(sent)
-        if status == 201:
-            self._accepted.setdefault(sent.one("To") or "", []).append(sent)
+        to = sent.one("To") or ""
+        with self._arriving(to):
+            self.sent.append(sent)
+            if status == 201:
+                self._accepted.setdefault(to, []).append(sent)
         return web.json_response(answer, status=status)
 
     def delivered_to(self, to: str) -> list[SentMessage]:
@@ -140,13 +168,12 @@ class TwilioStandIn(LocalServer):
 
     async def wait_for(self, to: str, count: int, timeout: float = 30.0) -> list[SentMessage]:
         """Wait until ``count`` messages to ``to`` were accepted (returns what arrived)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.delivered_to(to)
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.01)
-        return self.delivered_to(to)
+        return await self._wait_until(to, lambda: self.delivered_to(to), count, timeout)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _basic_auth(header: str) -> tuple[str, str] | None:
@@ -298,7 +325,9 @@ class GraphStandIn(LocalServer):
         return self._answer(node, token, payload, 200, answer)
 
     def _answer(self, node, token, payload, status: int, answer: dict) -> web.Response:
-        self.requests.append(GraphRequest(node, token, payload, status, answer))
+        request = GraphRequest(node, token, payload, status, answer)
+        with self._arriving(request.recipient or ""):
+            self.requests.append(request)
         return web.json_response(answer, status=status)
 
     async def _describe_media(self, request: web.Request) -> web.Response:
@@ -337,13 +366,9 @@ class GraphStandIn(LocalServer):
         self, recipient: str, count: int, timeout: float = 30.0
     ) -> list[GraphRequest]:
         """Wait until ``count`` messages to ``recipient`` were accepted (returns what arrived)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.messages_to(recipient)
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.05)
-        return self.messages_to(recipient)
+        return await self._wait_until(
+            recipient, lambda: self.messages_to(recipient), count, timeout
+        )
 
 
 def _bearer(header: str) -> str | None:
