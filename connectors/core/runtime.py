@@ -19,7 +19,7 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from connectors.core.options import OFFERED
-from connectors.core.turns import TurnLoop, shared_turn_loop
+from connectors.core.turns import TurnLoop, shared_turn_loop, tune_interpreter
 from misybot.channels.inbox import BatchWriter, Finished, Inbox, StoredMessage
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
@@ -71,8 +71,13 @@ class ChannelRuntime:
         self._turns = asyncio.Semaphore(concurrent_turns)
 
     async def start(self, on_new_message: OnNewMessage) -> int:
-        """Begin processing; re-queues what was stored but not processed. Returns that count."""
+        """Begin processing; re-queues what was stored but not processed. Returns that count.
+
+        Called once the server has loaded its model (a server-start listener), when freezing
+        what is alive keeps full garbage collections from stalling every turn.
+        """
         self.on_new_message = on_new_message
+        tune_interpreter(freeze=True)
         pending = await asyncio.to_thread(self.inbox.pending, self.transport)
         for stored in pending:
             self.turn_loop.call_soon(self._enqueue, stored)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import os
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -436,3 +437,39 @@ async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
     for sender in senders:
         assert [text for who, text, _ in handled if who == sender] == ["0", "1", "2"]
     assert {thread for *_, thread in handled} == {"test-turns"}
+
+
+def test_the_interpreter_is_tuned_and_what_is_loaded_frozen_once(tmp_path):
+    """In a fresh interpreter (freezing is once per process): the switch interval from the
+    settings, what is alive moved out of the collector's reach, new garbage still collected."""
+    import subprocess
+    import sys
+
+    script = """
+import gc, sys, weakref
+from connectors.core.turns import tune_interpreter
+
+class Node:
+    pass
+
+tune_interpreter(freeze=True)
+frozen = gc.get_freeze_count()
+tune_interpreter(freeze=True)
+a, b = Node(), Node()
+a.other, b.other = b, a
+gone = weakref.ref(a)
+del a, b
+gc.collect()
+print(round(sys.getswitchinterval() * 1000, 3), frozen > 1000, gc.get_freeze_count() == frozen,
+      gone() is None)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "MISYBOT_CHANNEL_SWITCH_INTERVAL_MS": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2.0", "True", "True", "True"]
