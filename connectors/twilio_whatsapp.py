@@ -389,20 +389,8 @@ class TwilioWhatsAppInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            params, refusal = self._verify(request)
-            if refusal is not None:
-                return refusal
-            try:
-                message = parse_inbound(params)
-            except PayloadError as error:
-                logger.warning("twilio.webhook.malformed reason=%s", error)
-                return response.text(str(error), status=400)
-            try:
-                await self.runtime.accept(message)
-            except Exception:  # not stored: make Twilio retry rather than lose the message
-                logger.exception("twilio.webhook.store_failed sid=%s", message.provider_message_id)
-                return response.text("temporarily unavailable", status=503)
-            return response.text(EMPTY_TWIML, content_type="text/xml")
+            with self.runtime.acknowledging():
+                return await self._receive(request)
 
         @webhook.route("/status", methods=["POST"])
         async def delivery_status(request: Request) -> HTTPResponse:
@@ -424,3 +412,20 @@ class TwilioWhatsAppInput(InputChannel):
             return response.text("", status=204)
 
         return webhook
+
+    async def _receive(self, request: Request) -> HTTPResponse:
+        """Verify, parse and store one inbound message; its 200 means it is stored."""
+        params, refusal = self._verify(request)
+        if refusal is not None:
+            return refusal
+        try:
+            message = parse_inbound(params)
+        except PayloadError as error:
+            logger.warning("twilio.webhook.malformed reason=%s", error)
+            return response.text(str(error), status=400)
+        try:
+            await self.runtime.accept(message)
+        except Exception:  # not stored: make Twilio retry rather than lose the message
+            logger.exception("twilio.webhook.store_failed sid=%s", message.provider_message_id)
+            return response.text("temporarily unavailable", status=503)
+        return response.text(EMPTY_TWIML, content_type="text/xml")

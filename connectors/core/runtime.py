@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -85,6 +86,10 @@ class ChannelRuntime:
             logger.info("channel.recovered transport=%s messages=%d", self.transport, len(pending))
         return len(pending)
 
+    def acknowledging(self) -> AbstractContextManager[None]:
+        """Around a webhook handler: turns wait to begin until its provider has its answer."""
+        return self.turn_loop.acknowledgements.pending()
+
     async def accept(self, message: InboundMessage) -> bool:
         """Store ``message`` and queue it; False when it is a duplicate delivery (not queued)."""
         admission = self.limiter.admit(self.transport, message.sender, time.monotonic())
@@ -150,6 +155,7 @@ class ChannelRuntime:
                 metadata=_metadata(stored),
             )
             async with self._turns:
+                await self.turn_loop.acknowledgements.clear()
                 await self.on_new_message(user_message)
         except Exception:  # one bad message must not stop the sender's queue
             logger.exception("channel.process.failed message_id=%d", stored.id)

@@ -441,7 +441,8 @@ class EmailInput(InputChannel):
 
         @webhook.route("/mailgun", methods=["POST"])
         async def mailgun(request: Request) -> HTTPResponse:
-            return await self._mailgun(request)
+            with self.runtime.acknowledging():
+                return await self._mailgun(request)
 
         return webhook
 

@@ -370,45 +370,48 @@ class GraphInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            refusal = self._verify(request)
-            if refusal is not None:
-                return refusal
-            try:
-                payload = load_event(request.body, self.expected_object)
-            except PayloadError as error:
-                logger.warning(
-                    "meta.webhook.malformed channel=%s reason=%s", self.channel_name, error
-                )
-                return response.text(str(error), status=400)
-            if payload is None:  # authentic, but for another product: Meta must not retry it
-                logger.warning("meta.webhook.other_object channel=%s", self.channel_name)
-                return response.text("ignored")
-            batch = self.parse(payload)
-            for message in batch.messages:
-                try:
-                    await self.runtime.accept(message)
-                except Exception:  # not stored: Meta retries the batch; stored ones are dups
-                    logger.exception(
-                        "meta.webhook.store_failed channel=%s id=%s",
-                        self.channel_name,
-                        message.provider_message_id,
-                    )
-                    return response.text("temporarily unavailable", status=503)
-            for status in batch.statuses:
-                known = await asyncio.to_thread(
-                    self.inbox.record_delivery,
-                    self.store_channel,
-                    status.provider_message_id,
-                    status.status,
-                    status.error_code,
-                )
-                logger.info(
-                    "meta.status channel=%s id=%s status=%s known=%s",
-                    self.channel_name,
-                    status.provider_message_id,
-                    status.status,
-                    known,
-                )
-            return response.text("EVENT_RECEIVED")
+            with self.runtime.acknowledging():
+                return await self._receive(request)
 
         return webhook
+
+    async def _receive(self, request: Request) -> HTTPResponse:
+        """Verify, parse and store a batch of events; its 200 means every message is stored."""
+        refusal = self._verify(request)
+        if refusal is not None:
+            return refusal
+        try:
+            payload = load_event(request.body, self.expected_object)
+        except PayloadError as error:
+            logger.warning("meta.webhook.malformed channel=%s reason=%s", self.channel_name, error)
+            return response.text(str(error), status=400)
+        if payload is None:  # authentic, but for another product: Meta must not retry it
+            logger.warning("meta.webhook.other_object channel=%s", self.channel_name)
+            return response.text("ignored")
+        batch = self.parse(payload)
+        for message in batch.messages:
+            try:
+                await self.runtime.accept(message)
+            except Exception:  # not stored: Meta retries the batch; stored ones are dups
+                logger.exception(
+                    "meta.webhook.store_failed channel=%s id=%s",
+                    self.channel_name,
+                    message.provider_message_id,
+                )
+                return response.text("temporarily unavailable", status=503)
+        for status in batch.statuses:
+            known = await asyncio.to_thread(
+                self.inbox.record_delivery,
+                self.store_channel,
+                status.provider_message_id,
+                status.status,
+                status.error_code,
+            )
+            logger.info(
+                "meta.status channel=%s id=%s status=%s known=%s",
+                self.channel_name,
+                status.provider_message_id,
+                status.status,
+                known,
+            )
+        return response.text("EVENT_RECEIVED")

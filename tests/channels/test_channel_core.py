@@ -439,6 +439,77 @@ async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
     assert {thread for *_, thread in handled} == {"test-turns"}
 
 
+async def test_a_turn_waits_to_begin_while_a_webhook_waits_for_its_answer(inbox):
+    """Acknowledgements first: a stored message's turn begins once no webhook is pending, or
+    after the wait limit while webhooks keep arriving."""
+    from rasa.core.channels.channel import CollectingOutputChannel
+
+    from connectors.core.runtime import ChannelRuntime
+    from connectors.core.turns import TurnLoop
+
+    turns = TurnLoop("test-turns")
+    turns.acknowledgements.max_wait_s = 30.0
+    begun: list[str] = []
+
+    async def on_new_message(message):
+        begun.append(message.text)
+
+    async def until_begun(count: int) -> None:
+        for _ in range(200):
+            if len(begun) >= count:
+                return
+            await asyncio.sleep(0.05)
+
+    runtime = ChannelRuntime(
+        "whatsapp_twilio",
+        inbox,
+        SenderRateLimiter(limit=10, window_s=60),
+        lambda stored: CollectingOutputChannel(),
+        turn_loop=turns,
+    )
+    try:
+        await runtime.start(on_new_message)
+        with runtime.acknowledging():  # another webhook is still being answered
+            assert await runtime.accept(_message("SM1", text="first"))
+            await asyncio.sleep(0.5)
+            assert begun == []
+        await until_begun(1)
+        assert begun == ["first"]
+
+        turns.acknowledgements.max_wait_s = 0.2
+        with runtime.acknowledging():  # pending for longer than a turn may wait
+            assert await runtime.accept(_message("SM2", text="second"))
+            await until_begun(2)
+            assert begun == ["first", "second"]
+    finally:
+        turns.stop()
+
+
+async def test_a_webhook_answered_on_another_thread_wakes_the_waiting_turn():
+    import threading
+
+    from connectors.core.turns import AcknowledgementsFirst
+
+    gate = AcknowledgementsFirst(max_wait_s=30.0)
+    await asyncio.wait_for(gate.clear(), 1)  # nothing pending: no wait at all
+    entered, leave = threading.Event(), threading.Event()
+
+    def webhook() -> None:
+        with gate.pending():
+            entered.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=webhook)
+    thread.start()
+    entered.wait(10)
+    waiting = asyncio.ensure_future(gate.clear())
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    leave.set()
+    await asyncio.wait_for(waiting, 5)
+    thread.join(5)
+
+
 def test_the_interpreter_is_tuned_and_what_is_loaded_frozen_once(tmp_path):
     """In a fresh interpreter (freezing is once per process): the switch interval from the
     settings, what is alive moved out of the collector's reach, new garbage still collected."""
