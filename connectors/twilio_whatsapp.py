@@ -401,14 +401,10 @@ class TwilioWhatsAppInput(InputChannel):
             status = params.first("MessageStatus") or params.first("SmsStatus")
             if not sid or not status:
                 return response.text("MessageSid and MessageStatus are required", status=400)
-            known = await asyncio.to_thread(
-                self.inbox.record_delivery,
-                Channel.WHATSAPP,
-                sid,
-                status,
-                params.first("ErrorCode"),
+            known = await self.runtime.record_delivery(
+                Channel.WHATSAPP, sid, status, params.first("ErrorCode")
             )
-            logger.info("twilio.status sid=%s status=%s known=%s", sid, status, known)
+            logger.info("twilio.status sid=%s status=%s applied=%s", sid, status, known)
             return response.text("", status=204)
 
         return webhook

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
@@ -21,15 +22,20 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from connectors.core.options import OFFERED
 from connectors.core.turns import TurnLoop, shared_turn_loop, tune_interpreter
-from misybot.channels.inbox import BatchWriter, Finished, Inbox, StoredMessage
+from misybot.channels.inbox import BatchWriter, Finished, Inbox, OutboundRecord, StoredMessage
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
-from misybot.enums import InboxStatus
+from misybot.enums import Channel, InboxStatus
 
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 OutputFactory = Callable[[StoredMessage | None], OutputChannel]
+
+# Statuses held for replies not yet recorded: for so long at most, and so many (the rest are
+# for messages that are not ours).
+EARLY_STATUS_TTL_S = 600.0
+EARLY_STATUS_LIMIT = 10_000
 
 RATE_LIMIT_NOTICE = (
     "You're sending messages faster than I can keep up with. "
@@ -63,6 +69,10 @@ class ChannelRuntime:
         self.output_factory = output_factory
         self.turn_loop = turn_loop or shared_turn_loop()
         self.on_new_message: OnNewMessage | None = None
+        # Status callbacks that came before their reply's record (written with the turn's
+        # finish): sid -> [(received at, channel, status, error code)], touched on both loops.
+        self._early_statuses: dict[str, list[tuple[float, Channel, str, str | None]]] = {}
+        self._early_lock = threading.Lock()
         # Touched only on the turn loop.
         self._queues: dict[str, asyncio.Queue[StoredMessage]] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -111,6 +121,52 @@ class ChannelRuntime:
             if admission.notify:
                 self.turn_loop.call_soon(self._spawn, self._notify_limited(stored))
         return True
+
+    async def record_delivery(
+        self, channel: Channel, provider_message_id: str, status: str, error_code: str | None
+    ) -> bool:
+        """Apply a provider's delivery status callback; True when it applied now.
+
+        A reply is recorded with its turn's finish, a few milliseconds after it was sent; a
+        status that comes first is held (``EARLY_STATUS_TTL_S``, ``EARLY_STATUS_LIMIT``) and
+        applied by that finish.
+        """
+        args = (channel, provider_message_id, status, error_code)
+        if await asyncio.to_thread(self.inbox.record_delivery, *args):
+            return True
+        now = time.monotonic()
+        with self._early_lock:
+            while self._early_statuses:  # oldest first: a dict keeps insertion order
+                oldest, held = next(iter(self._early_statuses.items()))
+                expired = now - held[0][0] > EARLY_STATUS_TTL_S
+                if not expired and len(self._early_statuses) < EARLY_STATUS_LIMIT:
+                    break
+                del self._early_statuses[oldest]
+            self._early_statuses.setdefault(provider_message_id, []).append(
+                (now, channel, status, error_code)
+            )
+        # The finish may have committed between the first try and the hold: try once more.
+        if await asyncio.to_thread(self.inbox.record_delivery, *args):
+            with self._early_lock:
+                self._early_statuses.pop(provider_message_id, None)
+            return True
+        return False
+
+    async def _apply_early_statuses(self, outbound: tuple[OutboundRecord, ...]) -> None:
+        """After a finish: the statuses held for the replies it recorded, in arrival order."""
+        with self._early_lock:
+            if not self._early_statuses:
+                return
+            held = [
+                (channel, record.provider_message_id, status, error_code)
+                for record in outbound
+                if record.provider_message_id
+                for _, channel, status, error_code in self._early_statuses.pop(
+                    record.provider_message_id, ()
+                )
+            ]
+        for args in held:
+            await asyncio.to_thread(self.inbox.record_delivery, *args)
 
     def _enqueue(self, stored: StoredMessage) -> None:
         """On the turn loop: queue ``stored`` behind its sender's earlier messages."""
@@ -166,6 +222,8 @@ class ChannelRuntime:
             await self.finishes.run(Finished(stored.id, status, sent or None, outbound))
         except Exception:  # still "received" in the store: processed again after a restart
             logger.exception("channel.finish.failed message_id=%d", stored.id)
+            return
+        await self._apply_early_statuses(outbound)
 
     async def _notify_limited(self, stored: StoredMessage) -> None:
         output = self.output_factory(stored)

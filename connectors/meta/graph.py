@@ -400,15 +400,11 @@ class GraphInput(InputChannel):
                 )
                 return response.text("temporarily unavailable", status=503)
         for status in batch.statuses:
-            known = await asyncio.to_thread(
-                self.inbox.record_delivery,
-                self.store_channel,
-                status.provider_message_id,
-                status.status,
-                status.error_code,
+            known = await self.runtime.record_delivery(
+                self.store_channel, status.provider_message_id, status.status, status.error_code
             )
             logger.info(
-                "meta.status channel=%s id=%s status=%s known=%s",
+                "meta.status channel=%s id=%s status=%s applied=%s",
                 self.channel_name,
                 status.provider_message_id,
                 status.status,

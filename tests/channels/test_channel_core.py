@@ -544,3 +544,64 @@ print(round(sys.getswitchinterval() * 1000, 3), frozen > 1000, gc.get_freeze_cou
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["2.0", "True", "True", "True"]
+
+
+async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_the_finish(inbox):
+    """Replies are recorded with the turn's finish; a provider may call back before that."""
+    from rasa.core.channels.channel import CollectingOutputChannel
+
+    from connectors.core.runtime import ChannelRuntime
+    from connectors.core.turns import TurnLoop
+
+    turns = TurnLoop("test-turns")
+    applied_at_once: list[bool] = []
+
+    class Output(CollectingOutputChannel):
+        outbound: list[OutboundRecord] = []
+
+    async def on_new_message(message):
+        output = message.output_channel
+        output.outbound = [
+            OutboundRecord(
+                Channel.WHATSAPP,
+                message.sender_id,
+                "ok",
+                DeliveryStatus.QUEUED,
+                attempts=1,
+                provider_message_id="SMfast",
+                conversation_message_id=message.metadata["inbox_message_id"],
+            )
+        ]
+        # Twilio's callbacks, before this turn's finish has written the reply.
+        for status in ("sent", "delivered"):
+            applied_at_once.append(
+                await runtime.record_delivery(Channel.WHATSAPP, "SMfast", status, None)
+            )
+
+    def reply_status() -> str | None:
+        with session_scope(inbox.factory) as session:
+            return session.execute(
+                select(OutboundMessage.status).where(
+                    OutboundMessage.provider_message_id == "SMfast"
+                )
+            ).scalar_one_or_none()
+
+    runtime = ChannelRuntime(
+        "whatsapp_twilio",
+        inbox,
+        SenderRateLimiter(limit=10, window_s=60),
+        lambda stored: Output(),
+        turn_loop=turns,
+    )
+    try:
+        await runtime.start(on_new_message)
+        assert await runtime.accept(_message("SM1"))
+        for _ in range(200):
+            if reply_status() == "delivered":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        turns.stop()
+    assert applied_at_once == [False, False]
+    assert reply_status() == "delivered"
+    assert not await runtime.record_delivery(Channel.WHATSAPP, "SMnever", "delivered", None)
