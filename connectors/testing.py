@@ -44,7 +44,7 @@ class LocalServer:
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self.port = 0
-        # Waiters for what arrives for a recipient, woken by ``_arrived`` (a bench has many).
+        # Waiters for what arrives for a recipient, woken by ``_arriving`` (a bench has many).
         self._arrivals = threading.Lock()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
 
