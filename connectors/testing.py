@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from connectors.core.signatures import hub_signature, twilio_signature
+from connectors.core.turns import wake_soon
 
 
 @dataclass
@@ -74,7 +75,7 @@ class LocalServer:
             yield
             waiters = self._waiters.pop(recipient, [])
         for waiter in waiters:
-            waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+            wake_soon(waiter)
 
     async def _wait_until(self, recipient: str, arrived, count: int, timeout: float) -> list:
         """``arrived()`` once it holds ``count`` items for ``recipient``, or at ``timeout``."""
@@ -87,8 +88,15 @@ class LocalServer:
                     return found
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.setdefault(recipient, []).append(waiter)
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                with self._arrivals:
+                    waiting = self._waiters.get(recipient, [])
+                    if waiter in waiting:
+                        waiting.remove(waiter)
 
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
@@ -169,11 +177,6 @@ class TwilioStandIn(LocalServer):
     async def wait_for(self, to: str, count: int, timeout: float = 30.0) -> list[SentMessage]:
         """Wait until ``count`` messages to ``to`` were accepted (returns what arrived)."""
         return await self._wait_until(to, lambda: self.delivered_to(to), count, timeout)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _basic_auth(header: str) -> tuple[str, str] | None:

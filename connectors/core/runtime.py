@@ -22,7 +22,14 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from connectors.core.options import OFFERED
 from connectors.core.turns import TurnLoop, shared_turn_loop, tune_interpreter
-from misybot.channels.inbox import BatchWriter, Finished, Inbox, OutboundRecord, StoredMessage
+from misybot.channels.inbox import (
+    BatchWriter,
+    Finished,
+    Inbox,
+    OutboundRecord,
+    StoredMessage,
+    delivery_status,
+)
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.enums import Channel, InboxStatus
@@ -32,9 +39,9 @@ logger = logging.getLogger(__name__)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 OutputFactory = Callable[[StoredMessage | None], OutputChannel]
 
-# Statuses held for replies not yet recorded: for so long at most, and so many (the rest are
-# for messages that are not ours).
-EARLY_STATUS_TTL_S = 600.0
+# Statuses held for replies not yet recorded: for so long at most (a turn's replies are
+# recorded when it ends), and for so many messages (the rest were not sent by us).
+EARLY_STATUS_TTL_S = 60.0
 EARLY_STATUS_LIMIT = 10_000
 
 RATE_LIMIT_NOTICE = (
@@ -125,15 +132,17 @@ class ChannelRuntime:
     async def record_delivery(
         self, channel: Channel, provider_message_id: str, status: str, error_code: str | None
     ) -> bool:
-        """Apply a provider's delivery status callback; True when it applied now.
+        """Apply a provider's delivery status callback; True when its message is on record.
 
         A reply is recorded with its turn's finish, a few milliseconds after it was sent; a
         status that comes first is held (``EARLY_STATUS_TTL_S``, ``EARLY_STATUS_LIMIT``) and
-        applied by that finish.
+        applied by that finish. A status we do not know is neither applied nor held.
         """
         args = (channel, provider_message_id, status, error_code)
         if await asyncio.to_thread(self.inbox.record_delivery, *args):
             return True
+        if delivery_status(status) is None:
+            return False
         now = time.monotonic()
         with self._early_lock:
             while self._early_statuses:  # oldest first: a dict keeps insertion order
@@ -223,7 +232,10 @@ class ChannelRuntime:
         except Exception:  # still "received" in the store: processed again after a restart
             logger.exception("channel.finish.failed message_id=%d", stored.id)
             return
-        await self._apply_early_statuses(outbound)
+        try:
+            await self._apply_early_statuses(outbound)
+        except Exception:  # a status lost; never the sender's queue
+            logger.exception("channel.early_status.failed message_id=%d", stored.id)
 
     async def _notify_limited(self, stored: StoredMessage) -> None:
         output = self.output_factory(stored)

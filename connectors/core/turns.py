@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import gc
 import logging
 import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from misybot.settings import get_channel_settings
@@ -79,7 +79,7 @@ class AcknowledgementsFirst:
         self._waiters: list[asyncio.Future[None]] = []
         self._lock = threading.Lock()
 
-    @contextmanager
+    @contextlib.contextmanager
     def pending(self) -> Iterator[None]:
         with self._lock:
             self._pending += 1
@@ -92,7 +92,7 @@ class AcknowledgementsFirst:
                 if waiters:
                     self._waiters = []
             for waiter in waiters:
-                waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+                wake_soon(waiter)
 
     async def clear(self) -> None:
         """Return once no webhook is pending, or after ``max_wait_s``."""
@@ -104,14 +104,22 @@ class AcknowledgementsFirst:
         try:
             await asyncio.wait_for(waiter, self.max_wait_s)
         except asyncio.TimeoutError:
+            pass
+        finally:
             with self._lock:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+def wake_soon(waiter: asyncio.Future[None]) -> None:
+    """Resolve ``waiter`` on its own loop, from any thread (nothing if that loop has closed)."""
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+        waiter.get_loop().call_soon_threadsafe(wake)
 
 
 class TurnLoop:

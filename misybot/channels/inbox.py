@@ -46,6 +46,22 @@ _PROVIDER_STATUSES = {
 }
 
 
+# How far along a message is: a status only ever moves to a higher rank.
+_STATUS_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.UNDELIVERED: 2,
+    DeliveryStatus.FAILED: 2,
+    DeliveryStatus.READ: 3,
+}
+
+
+def delivery_status(provider_status: str) -> DeliveryStatus | None:
+    """A provider's message status (Twilio's or Meta's) as ours; None when we do not know it."""
+    return _PROVIDER_STATUSES.get(provider_status.lower())
+
+
 @dataclass(frozen=True)
 class StoredMessage:
     """An inbox row as the runtime needs it."""
@@ -262,23 +278,31 @@ class Inbox:
         provider_status: str,
         error_code: str | None = None,
     ) -> bool:
-        """Apply a provider's status callback; False when the message is not ours/unknown."""
-        status = _PROVIDER_STATUSES.get(provider_status.lower())
+        """Apply a provider's status callback; False when the message is not on record (or the
+        status is not one we know). Providers may call back out of order: a status never moves
+        back ("delivered" after "read" is ignored)."""
+        status = delivery_status(provider_status)
         if status is None:
             return False
         values: dict[str, Any] = {"status": status, "updated_at": utc_now()}
         if error_code:
             values["error_code"] = error_code
+        ours = and_(
+            OutboundMessage.channel == channel,
+            OutboundMessage.provider_message_id == provider_message_id,
+        )
+        behind = [other for other, rank in _STATUS_RANK.items() if rank < _STATUS_RANK[status]]
         with session_scope(self.factory) as session:
             result = session.execute(
                 update(OutboundMessage)
-                .where(
-                    OutboundMessage.channel == channel,
-                    OutboundMessage.provider_message_id == provider_message_id,
-                )
+                .where(ours, OutboundMessage.status.in_(behind))
                 .values(**values)
             )
-            return result.rowcount > 0
+            if result.rowcount > 0:
+                return True
+            return (
+                session.execute(select(OutboundMessage.id).where(ours).limit(1)).first() is not None
+            )
 
     def last_inbound_at(self, channel: Channel, address: str) -> datetime | None:
         """When ``address`` last wrote to us on ``channel`` (the 24-hour window starts there)."""

@@ -283,6 +283,11 @@ def test_an_outbound_message_carries_the_company_of_the_message_it_answers(inbox
         assert session.get(OutboundMessage, pushed).company_id is None
     assert inbox.record_delivery(Channel.WHATSAPP, "SMout", "delivered")
     assert not inbox.record_delivery(Channel.WHATSAPP, "SMunknown", "delivered")
+    # Out of order: "read" first, then a late "sent"; the message stays read.
+    assert inbox.record_delivery(Channel.WHATSAPP, "SMout", "read")
+    assert inbox.record_delivery(Channel.WHATSAPP, "SMout", "sent")
+    with session_scope(inbox.factory) as session:
+        assert session.get(OutboundMessage, reply).status == DeliveryStatus.READ
 
 
 def test_a_finish_records_the_replies_with_the_answer_in_one_transaction(inbox):
@@ -476,9 +481,11 @@ async def test_a_turn_waits_to_begin_while_a_webhook_waits_for_its_answer(inbox)
         await until_begun(1)
         assert begun == ["first"]
 
-        turns.acknowledgements.max_wait_s = 0.2
+        turns.acknowledgements.max_wait_s = 0.5
         with runtime.acknowledging():  # pending for longer than a turn may wait
             assert await runtime.accept(_message("SM2", text="second"))
+            await asyncio.sleep(0.1)
+            assert begun == ["first"]
             await until_begun(2)
             assert begun == ["first", "second"]
     finally:
@@ -525,6 +532,7 @@ class Node:
 
 tune_interpreter(freeze=True)
 frozen = gc.get_freeze_count()
+alive = [[n] for n in range(1000)]  # would be frozen too by a second freeze
 tune_interpreter(freeze=True)
 a, b = Node(), Node()
 a.other, b.other = b, a
@@ -604,4 +612,7 @@ async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_th
         turns.stop()
     assert applied_at_once == [False, False]
     assert reply_status() == "delivered"
+    assert runtime._early_statuses == {}  # nothing left held
     assert not await runtime.record_delivery(Channel.WHATSAPP, "SMnever", "delivered", None)
+    assert not await runtime.record_delivery(Channel.WHATSAPP, "SMfast", "no-such-status", None)
+    assert list(runtime._early_statuses) == ["SMnever"]  # held for a while; unknown ones not
