@@ -42,7 +42,9 @@ def tune_interpreter(freeze: bool = False) -> None:
     with the GIL held, stalling every acknowledgement and turn at once: 0.4-0.9 s measured on a
     2-core machine (one comes whenever the objects that survived since the last one reach a
     quarter of the long-lived ones). Frozen, it walks only what turns made since: 4 ms.
-    Garbage is collected first, so none of it is frozen for good.
+    Garbage is collected first, so none of it is frozen for good. What is frozen is never
+    collected: a model replaced through the HTTP API (``PUT /model``) stays in memory, in part,
+    until a restart.
     """
     global _frozen
     interval_ms = get_channel_settings().switch_interval_ms
