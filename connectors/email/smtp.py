@@ -7,6 +7,7 @@ smtplib is blocking: each attempt runs in a worker thread, never on the event lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import smtplib
 import ssl
@@ -109,6 +110,7 @@ class SmtpOutbox:
         self.max_attempts = max(1, max_attempts)
         self._in_flight: set[int] = set()
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the retry loop's (``run``)
 
     def retry_delay(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(self.backoff_max_s, self.backoff_s * 2 ** (attempts - 1)))
@@ -187,7 +189,17 @@ class SmtpOutbox:
             retry_in.total_seconds(),
             reason,
         )
-        self._wake.set()  # the retry loop recomputes when the next attempt is due
+        self._wake_retry_loop()  # it recomputes when the next attempt is due
+
+    def _wake_retry_loop(self) -> None:
+        """Set ``_wake`` on the retry loop's own loop: a failed send is usually a turn's, on the
+        turn loop's thread, and an asyncio event set from another thread does not wake its loop
+        (the retry then waited for ``idle_s``)."""
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # that loop has closed
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def _record(
         self,
@@ -218,6 +230,7 @@ class SmtpOutbox:
     async def run(self, stop: asyncio.Event, idle_s: float = 60.0) -> None:
         """Retry due replies until ``stop``: right away at start (replies kept over a restart),
         then whenever the earliest pending reply is due."""
+        self._loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
                 for pending in await asyncio.to_thread(self.store.due):
