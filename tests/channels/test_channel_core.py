@@ -195,6 +195,19 @@ def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi")
     )
 
 
+def _runtime(inbox, turns, output_factory):
+    """A Twilio channel runtime on ``turns`` (10 messages a minute per sender)."""
+    from connectors.core.runtime import ChannelRuntime
+
+    return ChannelRuntime(
+        "whatsapp_twilio",
+        inbox,
+        SenderRateLimiter(limit=10, window_s=60),
+        output_factory,
+        turn_loop=turns,
+    )
+
+
 def _known_sender(inbox):
     """A company and its operator whose WhatsApp number is the one ``_message`` comes from."""
     with session_scope(inbox.factory) as session:
@@ -396,7 +409,6 @@ async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
 
     from rasa.core.channels.channel import CollectingOutputChannel
 
-    from connectors.core.runtime import ChannelRuntime
     from connectors.core.turns import TurnLoop
 
     class Output(CollectingOutputChannel):
@@ -417,13 +429,7 @@ async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
             rows = session.execute(select(ConversationMessage)).scalars().all()
             return {(row.status, row.response_body) for row in rows} if len(rows) == 9 else set()
 
-    runtime = ChannelRuntime(
-        "whatsapp_twilio",
-        inbox,
-        SenderRateLimiter(limit=10, window_s=60),
-        lambda stored: Output(),
-        turn_loop=turns,
-    )
+    runtime = _runtime(inbox, turns, lambda stored: Output())
     try:
         assert await runtime.start(on_new_message) == 0
         senders = [f"whatsapp:+35193000000{i}" for i in range(3)]
@@ -449,7 +455,6 @@ async def test_a_turn_waits_to_begin_while_a_webhook_waits_for_its_answer(inbox)
     after the wait limit while webhooks keep arriving."""
     from rasa.core.channels.channel import CollectingOutputChannel
 
-    from connectors.core.runtime import ChannelRuntime
     from connectors.core.turns import TurnLoop
 
     turns = TurnLoop("test-turns")
@@ -465,13 +470,7 @@ async def test_a_turn_waits_to_begin_while_a_webhook_waits_for_its_answer(inbox)
                 return
             await asyncio.sleep(0.05)
 
-    runtime = ChannelRuntime(
-        "whatsapp_twilio",
-        inbox,
-        SenderRateLimiter(limit=10, window_s=60),
-        lambda stored: CollectingOutputChannel(),
-        turn_loop=turns,
-    )
+    runtime = _runtime(inbox, turns, lambda stored: CollectingOutputChannel())
     try:
         await runtime.start(on_new_message)
         with runtime.acknowledging():  # another webhook is still being answered
@@ -558,7 +557,6 @@ async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_th
     """Replies are recorded with the turn's finish; a provider may call back before that."""
     from rasa.core.channels.channel import CollectingOutputChannel
 
-    from connectors.core.runtime import ChannelRuntime
     from connectors.core.turns import TurnLoop
 
     turns = TurnLoop("test-turns")
@@ -594,13 +592,7 @@ async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_th
                 )
             ).scalar_one_or_none()
 
-    runtime = ChannelRuntime(
-        "whatsapp_twilio",
-        inbox,
-        SenderRateLimiter(limit=10, window_s=60),
-        lambda stored: Output(),
-        turn_loop=turns,
-    )
+    runtime = _runtime(inbox, turns, lambda stored: Output())
     try:
         await runtime.start(on_new_message)
         assert await runtime.accept(_message("SM1"))
