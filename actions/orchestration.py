@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.people import db, db_write, utter
+from actions.people import db, db_write, identify, utter
 from misybot.commands import BY_INTENT
 from misybot.enums import ExecutionStatus
 from misybot.errors import MisybotError
@@ -244,9 +244,15 @@ class ActionDeliverAgentResult(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         raw = next(tracker.get_latest_entity_values("execution_id"), None)
+        # Released only to the user who started it, in the conversation they started it from.
+        sender = await identify(tracker)
         try:
             execution_id = int(str(raw))
-            view = await db(submit.result_for_sender, execution_id, tracker.sender_id)
+            view = (
+                await db(submit.result_for, execution_id, sender.actor, tracker.sender_id)
+                if sender.registered
+                else None
+            )
         except (TypeError, ValueError, SQLAlchemyError):
             view = None
         if view is None or view.status not in (

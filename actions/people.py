@@ -13,7 +13,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from misybot.db.engine import get_engine
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Persona
-from misybot.identity import Sender, resolve_sender, set_persona
+from misybot.identity import (
+    METADATA_KEY,
+    Sender,
+    VerifiedSender,
+    resolve_sender,
+    set_persona,
+)
 from misybot.replies import Reply
 from misybot.settings import get_settings
 
@@ -48,21 +54,39 @@ def utter(dispatcher: CollectingDispatcher, reply: Reply) -> None:
         dispatcher.utter_message(response=reply.response, **reply.variables)
 
 
-def transport_of(tracker: Tracker) -> str | None:
-    """The input channel of the conversation, or — before its first message is logged — the
-    one our connectors name in the message metadata (None for ``rasa shell``/REST)."""
-    channel = tracker.get_latest_input_channel()
-    if channel:
-        return channel
-    metadata = tracker.get_slot("session_started_metadata") or {}
-    return metadata.get("transport") if isinstance(metadata, dict) else None
+# Rasa's text of an intent triggered through its HTTP API (the worker pushing a result).
+EXTERNAL_TEXT_PREFIX = "EXTERNAL: "
+
+
+def verified_sender(tracker: Tracker) -> VerifiedSender | None:
+    """Who wrote the conversation's latest message, as its connector verified it; None when no
+    verified connector carried it. Only the signed sender counts: the conversation id and the
+    input channel are the caller's to choose on Rasa's HTTP API and REST channel.
+
+    At a session start the message is not logged yet: Rasa hands its metadata over in
+    ``session_started_metadata``. An intent triggered through the HTTP API (a pushed result)
+    has no sender of its own: the message before it speaks for the conversation.
+    """
+    key = get_settings().signing_key
+    started = tracker.get_slot("session_started_metadata")
+    if isinstance(started, dict):
+        return VerifiedSender.from_signed(started.get(METADATA_KEY), key, tracker.sender_id)
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        metadata = event.get("metadata") or {}
+        if METADATA_KEY in metadata:
+            return VerifiedSender.from_signed(metadata[METADATA_KEY], key, tracker.sender_id)
+        if not (event.get("text") or "").startswith(EXTERNAL_TEXT_PREFIX):
+            return None
+    return None
 
 
 async def identify(tracker: Tracker) -> Sender:
     """The sender of this conversation and, if registered, their actor (read fresh each time)."""
-    transport = transport_of(tracker)
+    verified = verified_sender(tracker)
     local = get_settings().local_identities
-    return await db(resolve_sender, transport, tracker.sender_id, local)
+    return await db(resolve_sender, verified, local, tracker.sender_id)
 
 
 def profile_events(tracker: Tracker, sender: Sender) -> list[EventType]:
@@ -140,3 +164,21 @@ class ActionSetPersona(Action):
         # explicitly so it reads right, and the slot (set by the mapping) is already the new one.
         dispatcher.utter_message(response="utter_persona_set", persona=requested)
         return [SlotSet("persona", requested)]
+
+
+class ActionNotRegistered(Action):
+    """For a message the channel knew to be from no user (sent without NLU): say so, with the
+    address to give an admin; a sender linked since it was stored is greeted instead."""
+
+    def name(self) -> str:
+        return "action_not_registered"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        sender = await identify(tracker)
+        if sender.registered:
+            dispatcher.utter_message(response="utter_greet")
+            return profile_events(tracker, sender)
+        dispatcher.utter_message(response="utter_not_registered", address=sender.address)
+        return []

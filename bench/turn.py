@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Not bench/ itself: its queue.py would shadow the standard library's queue module.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
+from connectors.local import local_turn  # noqa: E402
 from connectors.testing import action_endpoint, action_server  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
 from misybot.testing import worker_process  # noqa: E402
@@ -62,7 +63,7 @@ async def measure(agent, sender: str, turns: int) -> list[float]:
     for index in range(turns):
         message = MESSAGES[index % len(MESSAGES)]
         started = time.perf_counter()
-        await agent.handle_text(message, sender_id=sender)
+        await local_turn(agent, sender, message)
         timings.append((time.perf_counter() - started) * 1000)
         BY_MESSAGE.setdefault(message, []).append(timings[-1])
     return timings

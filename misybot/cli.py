@@ -131,6 +131,63 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _company_id(session: Session, slug: str | None) -> int | None:
+    from sqlalchemy import select
+
+    from misybot.db.models import Company
+    from misybot.errors import NotFound
+
+    if slug is None:
+        return None
+    found = session.execute(select(Company.id).where(Company.slug == slug)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"company {slug!r}")
+    return found
+
+
+def _inbox_failed(args: argparse.Namespace) -> int:
+    from misybot.channels.failures import failed_messages
+
+    def work(session: Session) -> int:
+        found = failed_messages(session, _company_id(session, args.company), args.limit)
+        if args.json:
+            _print_json(found)
+            return EXIT_OK
+        if not found:
+            print("no failed messages")
+        for message in found:
+            text = message.text if len(message.text) <= 60 else message.text[:59] + "…"
+            print(
+                f"#{message.id} {message.received_at:%Y-%m-%d %H:%M} {message.channel.value} "
+                f"{message.sender} ({message.company or 'unregistered'}) "
+                f"{message.status.value}, {message.attempts} attempt(s): "
+                f"{message.error or 'over the rate limit'}\n    {text!r}"
+            )
+        return EXIT_OK
+
+    return _run_in_session(work)
+
+
+def _inbox_retry(args: argparse.Namespace) -> int:
+    from misybot.channels.failures import retry_message
+
+    def work(session: Session) -> int:
+        if not retry_message(session, args.id, _company_id(session, args.company)):
+            print(f"no failed or refused message #{args.id}")
+            return EXIT_FAILED
+        print(f"message #{args.id} will be processed again by the running server")
+        return EXIT_OK
+
+    return _run_in_session(work)
+
+
+def _secrets_show(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    value = settings.api_token if args.name == "rasa-api-token" else settings.signing_key.decode()
+    print(value)
+    return EXIT_OK
+
+
 def _worker(args: argparse.Namespace) -> int:
     from misybot.db.engine import create_db_engine
     from misybot.orchestrator.worker import run_worker
@@ -535,6 +592,32 @@ def _parser() -> argparse.ArgumentParser:
     _range_arguments(performance)
     performance.add_argument("--name")
     performance.set_defaults(handler=_agent(_supplier_performance))
+
+    inbox = commands.add_parser("inbox", help="inbound chat messages that failed")
+    _print_help_by_default(inbox)
+    inbox_commands = inbox.add_subparsers(title="inbox commands", metavar="ACTION")
+    failed = inbox_commands.add_parser(
+        "failed", help="failed or refused messages, newest first, with their error"
+    )
+    failed.add_argument("--company", help="only this company's (slug)")
+    failed.add_argument("--limit", type=int, default=50)
+    failed.add_argument("--json", action="store_true", help="print them as JSON")
+    failed.set_defaults(handler=_inbox_failed)
+    retry = inbox_commands.add_parser(
+        "retry", help="process a failed or refused message again (the running server does it)"
+    )
+    retry.add_argument("id", type=int)
+    retry.add_argument("--company", help="refuse unless the message is this company's (slug)")
+    retry.set_defaults(handler=_inbox_retry)
+
+    secrets = commands.add_parser(
+        "secrets", help="the installation's generated secrets (created on first use)"
+    )
+    _print_help_by_default(secrets)
+    secrets_commands = secrets.add_subparsers(title="secrets commands", metavar="ACTION")
+    show = secrets_commands.add_parser("show", help="print one secret")
+    show.add_argument("name", choices=("rasa-api-token", "identity-key"))
+    show.set_defaults(handler=_secrets_show)
 
     worker = commands.add_parser(
         "worker", help="run queued agent executions until stopped (the orchestrator's worker)"

@@ -1,18 +1,23 @@
-"""Who is writing: a channel's sender id resolved to a registered user of one company.
+"""Who is writing: a sender a connector verified, resolved to a registered user of one company.
 
-Provider channels (WhatsApp, e-mail, Messenger, Instagram) only reach here through connectors that
-verified the provider's signature, so their sender ids are trusted and looked up as channel
-identities. The local channels (``rasa shell``, Rasa's REST channel) carry whatever sender id the
-caller chose: they resolve it as a user's e-mail address or phone number only while
-``local_identities`` is on (the default for a single-machine set-up; turn it off when the REST
-channel is reachable by people who are not your users). A local sender id may carry a
-conversation tag after ``~`` (``ana@example.com~monday``): same user, separate conversation
-(``~`` rather than ``#``: Rasa's HTTP API cannot address a conversation id holding ``#``).
+Who is asking never comes from a conversation id or an input channel, which Rasa's HTTP API and
+its REST channel let a caller choose. A connector that verified a message (a provider's
+signature, or a local conversation on this machine) puts a ``VerifiedSender`` on it, signed with
+the installation's key and bound to the conversation id; the actions trust only that. A message
+without one (``rasa shell``'s own channel, the HTTP API, another channel) is from nobody.
+
+Provider senders (WhatsApp, e-mail, Messenger, Instagram) are looked up as channel identities.
+Local senders name a user by e-mail address or phone number (``local_identities``); the local
+connector decides when a caller may do that (see ``connectors.local``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -21,15 +26,49 @@ from misybot.db.models import ChannelIdentity, Company, User
 from misybot.enums import Channel, Persona
 from misybot.store.tenancy import Actor, actor_for_user
 
-# Rasa input channel name → the channel its sender ids are identities on.
-PROVIDER_TRANSPORTS = {
-    "whatsapp_twilio": "whatsapp",
-    "whatsapp_cloud": "whatsapp",
-    "email": "email",
-    "messenger": "messenger",
-    "instagram": "instagram",
-}
-LOCAL_TRANSPORTS = frozenset({"rest", "cmdline", "callback"})
+LOCAL = "local"  # the channel of a local conversation: the address is a user's e-mail or phone
+METADATA_KEY = "verified_sender"  # where a message's metadata carries its VerifiedSender
+STAMP_VERSION = 1
+
+
+@dataclass(frozen=True)
+class VerifiedSender:
+    """A sender a connector verified: ``address`` on ``channel`` (a ``Channel`` value, or
+    ``LOCAL``), writing in the conversation ``conversation``."""
+
+    conversation: str
+    channel: str
+    address: str
+
+    def _digest(self, key: bytes) -> str:
+        signed = json.dumps([STAMP_VERSION, self.conversation, self.channel, self.address])
+        return hmac.new(key, signed.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+    def signed(self, key: bytes) -> dict[str, Any]:
+        """As message metadata: the fields and their signature."""
+        return {
+            "v": STAMP_VERSION,
+            "conversation": self.conversation,
+            "channel": self.channel,
+            "address": self.address,
+            "signature": self._digest(key),
+        }
+
+    @classmethod
+    def from_signed(cls, data: Any, key: bytes, conversation: str) -> VerifiedSender | None:
+        """The sender ``data`` carries, if its signature holds and it is for ``conversation``."""
+        if not isinstance(data, dict) or data.get("v") != STAMP_VERSION:
+            return None
+        fields = (data.get("conversation"), data.get("channel"), data.get("address"))
+        signature = data.get("signature")
+        if not all(isinstance(value, str) for value in (*fields, signature)):
+            return None
+        sender = cls(*fields)
+        if sender.conversation != conversation:
+            return None
+        if not hmac.compare_digest(sender._digest(key), signature):
+            return None
+        return sender
 
 
 @dataclass(frozen=True)
@@ -44,35 +83,20 @@ class Sender:
         return self.actor is not None
 
 
-def sender_address(transport: str | None, sender_id: str) -> str:
-    """The address a sender id stands for (``whatsapp:+351…`` → ``+351…``, e-mail lower case)."""
-    address = sender_id.strip()
-    if transport is None or transport in LOCAL_TRANSPORTS:
-        # One user may hold several local conversations: "ana@example.com~monday".
-        address = address.split("~", 1)[0]
-    if transport == "whatsapp_twilio":
-        address = address.removeprefix("whatsapp:")
-    elif transport == "whatsapp_cloud" and address.isdigit():
-        address = f"+{address}"  # Cloud API wa_ids are digits without the plus
-    elif transport == "email" or "@" in address:
-        address = address.lower()
-    return address
-
-
 def resolve_sender(
-    session: Session, transport: str | None, sender_id: str, local_identities: bool
+    session: Session, verified: VerifiedSender | None, local_identities: bool, shown: str = ""
 ) -> Sender:
-    """The registered, active user behind ``sender_id`` on ``transport`` (actor None if none)."""
-    address = sender_address(transport, sender_id)
-    if transport in PROVIDER_TRANSPORTS:
-        user = _by_identity(session, PROVIDER_TRANSPORTS[transport], address)
-    elif (transport is None or transport in LOCAL_TRANSPORTS) and local_identities:
-        user = _by_contact(session, address)
+    """The registered, active user behind ``verified`` (actor None for anyone else; ``shown`` is
+    the address an unverified sender is told to give their admin)."""
+    if verified is None:
+        return Sender(shown, None)
+    if verified.channel == LOCAL:
+        user = _by_contact(session, verified.address) if local_identities else None
     else:
-        user = None
+        user = _by_identity(session, verified.channel, verified.address)
     if user is None:
-        return Sender(address, None)
-    return Sender(address, actor_for_user(session.get(Company, user.company_id), user))
+        return Sender(verified.address, None)
+    return Sender(verified.address, actor_for_user(session.get(Company, user.company_id), user))
 
 
 def _by_identity(session: Session, channel: str, address: str) -> User | None:
@@ -92,7 +116,7 @@ def _by_identity(session: Session, channel: str, address: str) -> User | None:
 
 
 def _by_contact(session: Session, address: str) -> User | None:
-    """A local sender id as a user's e-mail address or phone number (one match only)."""
+    """A local sender as a user's e-mail address or phone number (one match only)."""
     if not address:
         return None
     matches = (

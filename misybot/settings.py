@@ -8,9 +8,12 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from misybot.secrets import load_secrets
+
 DEFAULT_DATABASE_URL = "sqlite:///var/misybot.db"
 DEFAULT_REPORTS_DIR = "var/reports"
 DEFAULT_RASA_URL = "http://127.0.0.1:5005"
+DEFAULT_SECRETS_FILE = "var/secrets.json"
 # The design's priority rule: the streamliner persona first, then alerting, then monitoring.
 DEFAULT_PRIORITIES = "persona:streamliner=10,alert_generator=9,inventory_monitor=8,default=5"
 
@@ -54,10 +57,15 @@ class Settings:
     retry_max_s: float = 60.0
     priorities: dict = field(default_factory=lambda: _priorities(DEFAULT_PRIORITIES))
     rasa_url: str = DEFAULT_RASA_URL
-    rasa_token: str | None = None
+    rasa_token: str | None = None  # None: the generated one in ``secrets_file``
     delivery_attempts: int = 20
-    # rasa shell / REST sender ids resolved as a user's e-mail or phone (see misybot.identity).
+    # Local conversations (the REST channel, ``make shell``) name a user by e-mail or phone
+    # (see connectors.local); off: every local sender is unregistered.
     local_identities: bool = True
+    # Opens local identities to REST callers that are not on this machine (Bearer token).
+    rest_token: str | None = None
+    identity_key: str | None = None  # None: the generated one in ``secrets_file``
+    secrets_file: Path = Path(DEFAULT_SECRETS_FILE)
     recurring_interval_s: int = 900  # run_agent: every 15 minutes unless told
 
     @classmethod
@@ -79,8 +87,22 @@ class Settings:
             rasa_token=env.get("MISYBOT_RASA_TOKEN") or None,
             delivery_attempts=int(env.get("MISYBOT_DELIVERY_ATTEMPTS") or 20),
             local_identities=_flag(env.get("MISYBOT_LOCAL_IDENTITIES"), default=True),
+            rest_token=env.get("MISYBOT_REST_TOKEN") or None,
+            identity_key=env.get("MISYBOT_IDENTITY_KEY") or None,
+            secrets_file=Path(env.get("MISYBOT_SECRETS_FILE") or DEFAULT_SECRETS_FILE),
             recurring_interval_s=int(env.get("MISYBOT_RECURRING_INTERVAL_S") or 900),
         )
+
+    @property
+    def api_token(self) -> str:
+        """The Rasa HTTP API's token: ``MISYBOT_RASA_TOKEN``, else the installation's own."""
+        return self.rasa_token or load_secrets(self.secrets_file.resolve())["rasa_api_token"]
+
+    @property
+    def signing_key(self) -> bytes:
+        """The key verified senders are signed with: ``MISYBOT_IDENTITY_KEY``, else generated."""
+        key = self.identity_key or load_secrets(self.secrets_file.resolve())["identity_key"]
+        return key.encode()
 
 
 @lru_cache(maxsize=1)
@@ -114,6 +136,12 @@ class ChannelSettings:
     send_attempts: int = 4
     send_backoff_s: float = 0.5
     concurrent_turns: int = 2  # inbound messages processed at once (Rasa runs on one loop)
+    # A turn longer than this is stopped and the sender gets an apology: a slow action server or
+    # provider never holds another sender's turn for longer.
+    turn_budget_s: float = 30.0
+    # A message whose processing began this many times (a crash each time) is given up on.
+    max_attempts: int = 3
+    retry_poll_s: float = 5.0  # how often the server looks for messages an admin asked to retry
     # How long a thread may keep the interpreter while another waits for it (Python: 5 ms).
     # Webhook acknowledgements hop between threads several times; each hop waits that long
     # behind a turn's NLU.
@@ -143,6 +171,9 @@ class ChannelSettings:
             send_attempts=int(env.get("MISYBOT_CHANNEL_SEND_ATTEMPTS") or 4),
             send_backoff_s=float(env.get("MISYBOT_CHANNEL_SEND_BACKOFF_S") or 0.5),
             concurrent_turns=int(env.get("MISYBOT_CHANNEL_CONCURRENT_TURNS") or 2),
+            turn_budget_s=float(env.get("MISYBOT_CHANNEL_TURN_BUDGET_S") or 30.0),
+            max_attempts=int(env.get("MISYBOT_CHANNEL_MAX_ATTEMPTS") or 3),
+            retry_poll_s=float(env.get("MISYBOT_CHANNEL_RETRY_POLL_S") or 5.0),
             switch_interval_ms=float(env.get("MISYBOT_CHANNEL_SWITCH_INTERVAL_MS") or 1.0),
         )
 

@@ -7,7 +7,10 @@ if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
   exit 0
 fi
 mkdir -p var/log
-.venv/bin/python -m rasa_sdk --actions actions --port "$port" >var/log/actions.log 2>&1 &
+# Only this machine may call it (our Rasa server); a tracker made up by anyone else names nobody
+# anyway: who is asking is the sender a connector signed (misybot/identity.py).
+SANIC_HOST=${MISYBOT_ACTIONS_HOST:-127.0.0.1} \
+  .venv/bin/python -m rasa_sdk --actions actions --port "$port" >var/log/actions.log 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do
   if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from connectors.local import local_turn  # noqa: E402
 from connectors.testing import action_endpoint, action_server  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
 from misybot.testing import worker_process  # noqa: E402
@@ -53,7 +54,7 @@ async def converse(model: Path, action_url: str) -> dict[str, list[list[str]]]:
         sender = f"{user.email}~transcript"
         answers[persona] = []
         for _, text in COMMANDS:
-            replies = await agent.handle_text(text, sender_id=sender)
+            replies = await local_turn(agent, sender, text)
             answers[persona].append([reply.get("text") or "" for reply in replies])
     return answers
 

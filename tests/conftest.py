@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,12 @@ from misybot.testing import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+# The installation's generated secrets (misybot/secrets.py): one file for this test run, shared by
+# the processes it starts, never the checkout's var/secrets.json.
+os.environ.setdefault(
+    "MISYBOT_SECRETS_FILE",
+    str(Path(tempfile.mkdtemp(prefix="misybot-test-secrets-")) / "secrets.json"),
+)
 MODEL = ROOT / "models" / "misybot.tar.gz"
 POSTGRES_URL = os.environ.get("MISYBOT_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 

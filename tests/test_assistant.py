@@ -6,6 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from connectors.local import conversation_id, local_turn
+
 pytestmark = pytest.mark.rasa_model
 
 # Demo users as local senders ("~…" keeps each test's conversation apart).
@@ -45,19 +47,19 @@ async def test_date_range_carries_concrete_dates_at_the_message_time(agent):
 
 
 async def test_gibberish_falls_back_to_the_unknown_command_help(agent):
-    replies = await agent.handle_text("qwzx plorf vvv", sender_id="fallback-user")
+    replies = await local_turn(agent, "fallback-user", "qwzx plorf vvv")
     texts = " ".join(reply.get("text", "") for reply in replies)
     assert "didn't understand" in texts or "outside what I can help with" in texts
 
 
 async def test_missing_product_is_asked_for_and_the_answer_completes_the_command(agent):
     sender = f"{ANA}~form"
-    first = await agent.handle_text("check stock pls", sender_id=sender)
+    first = await local_turn(agent, sender, "check stock pls")
     assert [r.get("text") for r in first] == [
         "Which product should I look at? Send the SKU (for example WID-220) or the product name,"
         " and a location if you want one site only."
     ]
-    second = await agent.handle_text("WID-220", sender_id=sender)
+    second = await local_turn(agent, sender, "WID-220")
     # The worker ran the inventory monitor within the inline deadline: the stock itself, in
     # Ana's navigator voice (analysis and next actions; Rasa sends each paragraph apart).
     reply = "\n\n".join(r["text"] for r in second)
@@ -67,52 +69,50 @@ async def test_missing_product_is_asked_for_and_the_answer_completes_the_command
 
 async def test_a_command_does_not_inherit_the_previous_commands_product(agent):
     sender = f"{ANA}~no-leak"
-    await agent.handle_text("how many WID-220 in Lisbon", sender_id=sender)
-    replies = await agent.handle_text("check stock", sender_id=sender)
+    await local_turn(agent, sender, "how many WID-220 in Lisbon")
+    replies = await local_turn(agent, sender, "check stock")
     assert replies[0]["text"].startswith("Which product should I look at?")
 
 
 async def test_report_form_asks_for_type_with_buttons_then_period(agent):
     sender = f"{ANA}~report"
-    first = await agent.handle_text("i need a report", sender_id=sender)
+    first = await local_turn(agent, sender, "i need a report")
     assert [button["title"] for button in first[0]["buttons"]] == [
         "Inventory",
         "Sales",
         "Supplier",
         "Financial",
     ]
-    second = await agent.handle_text(first[0]["buttons"][1]["payload"], sender_id=sender)
+    second = await local_turn(agent, sender, first[0]["buttons"][1]["payload"])
     assert second[0]["text"].startswith("Which period? For example today")
-    third = await agent.handle_text("last month", sender_id=sender)
+    third = await local_turn(agent, sender, "last month")
     assert third[0]["text"].startswith("📊 Your **sales report** for")
 
 
 async def test_cancel_stops_a_form(agent):
     sender = f"{ANA}~cancel"
-    await agent.handle_text("update stock", sender_id=sender)
-    replies = await agent.handle_text("cancel", sender_id=sender)
+    await local_turn(agent, sender, "update stock")
+    replies = await local_turn(agent, sender, "cancel")
     assert [r["text"] for r in replies] == ["OK, I've cancelled that request. Nothing was changed."]
-    tracker = await agent.tracker_store.retrieve(sender)
+    tracker = await agent.tracker_store.retrieve(conversation_id(sender))
     assert tracker.active_loop_name is None
 
 
 async def test_persona_switch_is_confirmed_in_the_new_voice_and_kept(agent):
     sender = f"{JOAO}~persona"
-    before = await agent.handle_text("hello", sender_id=sender)
+    before = await local_turn(agent, sender, "hello")
     assert "🌱" in before[0]["text"]  # Joao's profile says spring
-    replies = await agent.handle_text("switch to processor mode", sender_id=sender)
+    replies = await local_turn(agent, sender, "switch to processor mode")
     assert replies[0]["text"] == "PERSONA: PROCESSOR\nSTATUS: OK"
-    tracker = await agent.tracker_store.retrieve(sender)
+    tracker = await agent.tracker_store.retrieve(conversation_id(sender))
     assert tracker.get_slot("persona") == "processor"
     # Kept on the profile: a new conversation of the same user starts in the new voice.
-    again = await agent.handle_text("hi", sender_id=f"{JOAO}~persona-later")
+    again = await local_turn(agent, f"{JOAO}~persona-later", "hi")
     assert again[0]["text"] == "STATUS: READY\nCOMMANDS: help"
-    await agent.handle_text("switch to spring mode", sender_id=sender)
+    await local_turn(agent, sender, "switch to spring mode")
 
 
 async def test_an_unregistered_sender_is_told_how_to_register(agent):
-    replies = await agent.handle_text(
-        "how many WID-220 in Lisbon", sender_id="visitor@elsewhere.example"
-    )
+    replies = await local_turn(agent, "visitor@elsewhere.example", "how many WID-220 in Lisbon")
     assert "not registered" in replies[0]["text"]
     assert "visitor@elsewhere.example" in replies[0]["text"]

@@ -61,10 +61,16 @@ def answered_inline(session: Session, execution_id: int) -> None:
     queue.mark_answered_inline(session, execution_id)
 
 
-def result_for_sender(session: Session, execution_id: int, sender_id: str):
-    """A finished execution started from ``sender_id``'s conversation (None otherwise)."""
+def result_for(session: Session, execution_id: int, actor: Actor, conversation_id: str):
+    """An execution ``actor`` started in the conversation ``conversation_id`` (None otherwise:
+    a result is never released to another user, nor into another conversation)."""
     row = queue.get_execution(session, execution_id)
-    if row is None or (row.context or {}).get("sender_id") != sender_id:
+    if (
+        row is None
+        or row.company_id != actor.company_id
+        or row.user_id != actor.user_id
+        or (row.context or {}).get("sender_id") != conversation_id
+    ):
         return None
     return queue.view(session, row)
 

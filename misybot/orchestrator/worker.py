@@ -413,7 +413,7 @@ class Worker:
                 if not sender:
                     raise DeliveryError("no sender id in the execution context")
                 await push_result(
-                    self.http, settings.rasa_url, sender, execution.id, settings.rasa_token
+                    self.http, settings.rasa_url, sender, execution.id, settings.api_token
                 )
             except DeliveryError as error:
                 retry_in = queue.backoff_s(execution.delivery_attempts, 1.0, 60.0)

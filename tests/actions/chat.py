@@ -12,6 +12,11 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from connectors.local import local_address
+from misybot.enums import Channel
+from misybot.identity import LOCAL, METADATA_KEY, VerifiedSender
+from misybot.settings import get_settings
+
 PERSONAS = ("streamliner", "navigator", "hub", "spring", "processor")
 
 # Demo users (misybot/demo.py), addressed as local senders: e-mail → role, persona.
@@ -23,6 +28,17 @@ JOAO = "joao.pereira@misy-demo.example"  # viewer, spring
 PRIYA = "priya.nair@misy-demo.example"  # operator, processor
 
 
+def signed_sender(sender: str, channel: str = "rest", conversation: str | None = None) -> dict:
+    """The metadata a connector puts on ``sender``'s message: the local channel (``rest``) says
+    who by e-mail or phone, Twilio's WhatsApp by number; signed with this run's key."""
+    if channel == "rest":
+        verified = VerifiedSender(conversation or sender, LOCAL, local_address(sender))
+    else:
+        address = sender.removeprefix("whatsapp:")
+        verified = VerifiedSender(conversation or sender, Channel.WHATSAPP.value, address)
+    return {METADATA_KEY: verified.signed(get_settings().signing_key)}
+
+
 def tracker(
     sender: str,
     intent: str,
@@ -31,18 +47,24 @@ def tracker(
     text: str = "",
     channel: str = "rest",
     earlier: list[dict] | None = None,
+    metadata: dict | None = None,
 ) -> Tracker:
-    """A conversation whose latest message is ``text`` with ``intent`` and ``entities``."""
+    """A conversation whose latest message is ``text`` with ``intent`` and ``entities``, from
+    ``sender`` as its connector verified them (``metadata`` replaces that)."""
     message = {
         "text": text,
         "intent": {"name": intent, "confidence": 1.0},
         "entities": entities or [],
         "message_id": f"m-{sender}-{intent}",
     }
-    events = [
-        *(earlier or []),
-        {"event": "user", "text": text, "parse_data": message, "input_channel": channel},
-    ]
+    user = {
+        "event": "user",
+        "text": text,
+        "parse_data": message,
+        "input_channel": channel,
+        "metadata": signed_sender(sender, channel) if metadata is None else metadata,
+    }
+    events = [*(earlier or []), user]
     return Tracker(sender, dict(slots or {}), message, events, False, None, {}, "action_listen")
 
 

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 import yaml
 
+from connectors.local import conversation_id
 from misybot.db.engine import create_db_engine
 from misybot.db.models import AgentExecution
 from misybot.db.session import make_session_factory, session_scope
@@ -141,7 +142,8 @@ async def say(http: aiohttp.ClientSession, rasa: str, sender: str, text: str) ->
 
 async def bot_texts(http: aiohttp.ClientSession, rasa: str, sender: str) -> list[str]:
     async with http.get(
-        f"{rasa}/conversations/{conversation_path(sender)}/tracker", params={"token": TOKEN}
+        f"{rasa}/conversations/{conversation_path(conversation_id(sender))}/tracker",
+        params={"token": TOKEN},
     ) as response:
         tracker = await response.json()
     return [event.get("text") or "" for event in tracker["events"] if event["event"] == "bot"]
@@ -177,5 +179,6 @@ async def test_quick_command_answers_inline_slow_one_is_pushed_later(servers, wo
     with session_scope(make_session_factory(engine)) as session:
         row = session.get(AgentExecution, execution_id)
         assert row.status == "succeeded" and row.deliver and row.response_sent
-        assert row.context["channel"] == "rest" and row.context["sender_id"] == SENDER
+        assert row.context["channel"] == "rest"
+        assert row.context["sender_id"] == conversation_id(SENDER)
     engine.dispose()

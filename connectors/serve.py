@@ -1,0 +1,36 @@
+"""``rasa run`` as ``make run`` and ``make shell`` start it: never with an open HTTP API.
+
+``python -m connectors.serve [rasa run arguments]``. When the arguments enable the HTTP API
+without a token or a JWT secret, the installation's token is added (``MISYBOT_RASA_TOKEN``, else
+the generated one: ``misybot secrets show rasa-api-token``). It is added in-process, so it never
+shows in the process list. Workers push results with the same token.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from misybot.settings import get_settings
+
+AUTH_OPTIONS = ("--auth-token", "-t", "--jwt-secret")
+
+
+def rasa_arguments(arguments: Sequence[str]) -> list[str]:
+    """``rasa run`` arguments that never leave the HTTP API open."""
+    arguments = list(arguments)
+    given = {argument.split("=", 1)[0] for argument in arguments}
+    if "--enable-api" in given and not given.intersection(AUTH_OPTIONS):
+        arguments += ["--auth-token", get_settings().api_token]
+    return ["run", *arguments]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = ["rasa", *rasa_arguments(sys.argv[1:] if argv is None else argv)]
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
