@@ -36,9 +36,19 @@ from connectors.core.runtime import ChannelRuntime
 from connectors.core.sending import HttpSender
 from connectors.core.signatures import public_url, valid_twilio_signature
 from connectors.core.tuning import channel_tuning
-from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage
+from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage, is_outage
 from misybot.channels.messages import GeoLocation, InboundMessage, Media
 from misybot.channels.ratelimit import SenderRateLimiter
+from misybot.channels.sanitize import (
+    MAX_ADDRESS_CHARS,
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    bounded_json,
+    clean_text,
+    clean_token,
+    clean_url,
+    finite,
+)
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
 from misybot.settings import get_channel_settings
@@ -48,6 +58,8 @@ logger = logging.getLogger(__name__)
 CHANNEL_NAME = "whatsapp_twilio"
 TWILIO_API_URL = "https://api.twilio.com"
 MAX_BODY_CHARS = 1600  # Twilio error 21617 above this
+MAX_INBOUND_CHARS = 4096  # WhatsApp's longest text message: what NLU could ever be sent
+MAX_PAYLOAD_CHARS = 1024  # a button's payload (ours are commands of a few dozen characters)
 MAX_MEDIA = 10
 SESSION_WINDOW = timedelta(hours=24)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -81,11 +93,15 @@ def parse_form(body: bytes) -> FormParams:
 
 
 def parse_inbound(params: FormParams, received_at=None) -> InboundMessage:
-    """A Twilio WhatsApp inbound webhook as an ``InboundMessage``."""
-    sid = (params.first("MessageSid") or params.first("SmsMessageSid") or "").strip()
-    sender = (params.first("From") or "").strip()
+    """A Twilio WhatsApp inbound webhook as an ``InboundMessage`` (``PayloadError`` if it is not
+    one: ids and addresses are bounded tokens, the text is cut to WhatsApp's own maximum)."""
+    sid = clean_token(params.first("MessageSid") or params.first("SmsMessageSid"))
+    sender = clean_token(params.first("From"), MAX_ADDRESS_CHARS)
     if not sid or not sender:
-        raise PayloadError("MessageSid and From are required")
+        raise PayloadError(
+            "MessageSid and From are required, without spaces, at most "
+            f"{MAX_ID_CHARS} and {MAX_ADDRESS_CHARS} characters"
+        )
     try:
         count = int(params.first("NumMedia") or 0)
     except ValueError as error:
@@ -93,21 +109,22 @@ def parse_inbound(params: FormParams, received_at=None) -> InboundMessage:
     if not 0 <= count <= MAX_MEDIA:
         raise PayloadError("NumMedia out of range")
     media = tuple(
-        Media(url, params.first(f"MediaContentType{index}"))
+        Media(url, clean_text(params.first(f"MediaContentType{index}"), 128) or None)
         for index in range(count)
-        if (url := params.first(f"MediaUrl{index}"))
+        if (url := clean_url(params.first(f"MediaUrl{index}")))
     )
     location = None
-    if params.first("Latitude") and params.first("Longitude"):
-        try:
-            location = GeoLocation(
-                float(params.first("Latitude")),
-                float(params.first("Longitude")),
-                params.first("Address") or None,
-                params.first("Label") or None,
-            )
-        except ValueError as error:
-            raise PayloadError("Latitude/Longitude are not numbers") from error
+    if params.first("Latitude") or params.first("Longitude"):
+        latitude = finite(params.first("Latitude"), -90, 90)
+        longitude = finite(params.first("Longitude"), -180, 180)
+        if latitude is None or longitude is None:
+            raise PayloadError("Latitude/Longitude must be numbers within ±90/±180")
+        location = GeoLocation(
+            latitude,
+            longitude,
+            clean_text(params.first("Address"), 500) or None,
+            clean_text(params.first("Label"), MAX_NAME_CHARS) or None,
+        )
     return InboundMessage(
         channel=Channel.WHATSAPP,
         transport=CHANNEL_NAME,
@@ -115,12 +132,14 @@ def parse_inbound(params: FormParams, received_at=None) -> InboundMessage:
         address=sender.removeprefix("whatsapp:"),
         provider_message_id=sid,
         received_at=received_at or utc_now(),
-        text=(params.first("Body") or "").strip(),
+        text=clean_text(params.first("Body"), MAX_INBOUND_CHARS),
         media=media,
         location=location,
-        button_payload=params.first("ButtonPayload") or None,
-        profile_name=params.first("ProfileName") or None,
-        raw={name: values[0] if len(values) == 1 else values for name, values in params.items()},
+        button_payload=clean_text(params.first("ButtonPayload"), MAX_PAYLOAD_CHARS) or None,
+        profile_name=clean_text(params.first("ProfileName"), MAX_NAME_CHARS) or None,
+        raw=bounded_json(
+            {name: values[0] if len(values) == 1 else values for name, values in params.items()}
+        ),
     )
 
 
@@ -381,6 +400,7 @@ class TwilioWhatsAppInput(InputChannel):
 
         @webhook.listener("before_server_stop")
         async def stop_sending(app, loop) -> None:
+            self.runtime.stop()
             await self.sender.close()
 
         @webhook.route("/", methods=["GET"])
@@ -397,12 +417,12 @@ class TwilioWhatsAppInput(InputChannel):
             params, refusal = self._verify(request)
             if refusal is not None:
                 return refusal
-            sid = params.first("MessageSid") or params.first("SmsSid")
-            status = params.first("MessageStatus") or params.first("SmsStatus")
+            sid = clean_token(params.first("MessageSid") or params.first("SmsSid"))
+            status = clean_token(params.first("MessageStatus") or params.first("SmsStatus"), 32)
             if not sid or not status:
                 return response.text("MessageSid and MessageStatus are required", status=400)
             known = await self.runtime.record_delivery(
-                Channel.WHATSAPP, sid, status, params.first("ErrorCode")
+                Channel.WHATSAPP, sid, status, clean_token(params.first("ErrorCode"), 32)
             )
             logger.info("twilio.status sid=%s status=%s applied=%s", sid, status, known)
             return response.text("", status=204)
@@ -421,7 +441,9 @@ class TwilioWhatsAppInput(InputChannel):
             return response.text(str(error), status=400)
         try:
             await self.runtime.accept(message)
-        except Exception:  # not stored: make Twilio retry rather than lose the message
+        except Exception as error:
             logger.exception("twilio.webhook.store_failed sid=%s", message.provider_message_id)
-            return response.text("temporarily unavailable", status=503)
+            if is_outage(error):  # not stored: make Twilio retry rather than lose the message
+                return response.text("temporarily unavailable", status=503)
+            return response.text("the message could not be stored as sent", status=400)
         return response.text(EMPTY_TWIML, content_type="text/xml")

@@ -8,6 +8,7 @@ threaded reply (text + HTML, report files attached) through the SMTP outbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -35,10 +36,11 @@ from connectors.email.imap import ImapPoller, ImapSettings
 from connectors.email.mailgun import WebhookRefused, form_to_message, verify_mailgun
 from connectors.email.parsing import ParsedEmail, parse_email, parse_message, reply_subject
 from connectors.email.smtp import SECURITY_MODES, SmtpOutbox, SmtpSettings
-from misybot.channels.inbox import Inbox, StoredMessage
+from misybot.channels.inbox import Inbox, StoredMessage, is_outage
 from misybot.channels.mailbox import MailboxStore
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
+from misybot.channels.sanitize import MAX_NAME_CHARS, bounded_json, clean_text
 from misybot.db.types import utc_now
 from misybot.enums import Channel
 from misybot.settings import get_channel_settings, get_settings
@@ -49,6 +51,12 @@ CHANNEL_NAME = "email"
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+MAX_TEXT_CHARS = 4000  # what is read of a mail's new text (a command is a sentence or two)
+MAX_REFERENCES = 20  # thread ids, recipients, attachment names kept per mail
+TRUNCATED_NOTE = (
+    "_(I read the first {limit:,} characters of your mail; send anything after that in a new"
+    " mail.)_"
+)
 
 
 @dataclass
@@ -147,7 +155,10 @@ def _flag(value: Any) -> bool:
 
 
 def inbound_message(parsed: ParsedEmail, source: str) -> InboundMessage:
-    """A parsed mail as the channel core's message (threading details kept in ``raw``)."""
+    """A parsed mail as the channel core's message (threading details kept in ``raw``): its
+    first ``MAX_TEXT_CHARS`` characters are read, and the reply says so when there was more."""
+    text = clean_text(parsed.text, MAX_TEXT_CHARS + 1)
+    truncated = len(text) > MAX_TEXT_CHARS
     return InboundMessage(
         channel=Channel.EMAIL,
         transport=CHANNEL_NAME,
@@ -155,18 +166,21 @@ def inbound_message(parsed: ParsedEmail, source: str) -> InboundMessage:
         address=parsed.sender,
         provider_message_id=parsed.provider_id,
         received_at=utc_now(),
-        text=parsed.text,
-        profile_name=parsed.sender_name,
-        raw={
-            "source": source,
-            "message_id": parsed.message_id,
-            "subject": parsed.subject,
-            "in_reply_to": parsed.in_reply_to,
-            "references": list(parsed.references),
-            "date": parsed.date,
-            "to": list(parsed.to),
-            "attachments": list(parsed.attachments),
-        },
+        text=text[:MAX_TEXT_CHARS].strip(),
+        profile_name=clean_text(parsed.sender_name, MAX_NAME_CHARS) or None,
+        raw=bounded_json(
+            {
+                "source": source,
+                "message_id": parsed.message_id,
+                "subject": parsed.subject,
+                "in_reply_to": parsed.in_reply_to,
+                "references": list(parsed.references[-MAX_REFERENCES:]),
+                "date": parsed.date,
+                "to": list(parsed.to[:MAX_REFERENCES]),
+                "attachments": list(parsed.attachments[:MAX_REFERENCES]),
+                "truncated": truncated,
+            }
+        ),
     )
 
 
@@ -240,6 +254,8 @@ class EmailOutput(InboxOutput):
             return False
         parts, files = self.parts, self.files
         self.parts, self.files = [], []
+        if self.stored is not None and self.stored.message.raw.get("truncated") and parts:
+            parts.append(TRUNCATED_NOTE.format(limit=MAX_TEXT_CHARS))
         return await self.channel.send_reply(recipient_id, parts, files, self.stored, self)
 
 
@@ -411,6 +427,7 @@ class EmailInput(InputChannel):
             self._tasks.append(asyncio.ensure_future(self.poller.run(self._stop)))
 
     async def stop(self) -> None:
+        self.runtime.stop()
         if self._stop is not None:
             self._stop.set()
         if self._tasks:
@@ -456,10 +473,13 @@ class EmailInput(InputChannel):
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type not in FORM_TYPES:
             return response.text("expected a form-encoded or multipart body", status=415)
+        keep_for = timedelta(seconds=2 * self.config.webhook_max_age_s)
         try:
             fields = {name: values[0] for name, values in (request.form or {}).items() if values}
             timestamp, token = verify_mailgun(key, fields, max_age_s=self.config.webhook_max_age_s)
-            if await asyncio.to_thread(self.store.token_seen, "mailgun", token):
+            # Claimed before anything else, atomically: a replay, or the same request posted
+            # several times at once, finds the token taken. A refused request keeps it used.
+            if not await asyncio.to_thread(self.store.claim_token, "mailgun", token, keep_for):
                 raise WebhookRefused(403, "token already used (replayed request)")
             message = form_to_message(fields)
         except WebhookRefused as refused:
@@ -470,14 +490,22 @@ class EmailInput(InputChannel):
                 request.ip,
             )
             return response.text(refused.reason, status=refused.status)
-        except Exception as error:  # an unparseable form: the sender must fix it, not retry
-            logger.warning("email.webhook.malformed error=%s", error)
+        except Exception as error:
+            if is_outage(error):  # the token store is down: Mailgun retries on a 5xx
+                logger.exception("email.webhook.store_failed")
+                return response.text("temporarily unavailable", status=503)
+            # An unparseable form: the sender must fix it, not retry.
+            logger.warning("email.webhook.malformed error=%r", error)
             return response.text(f"malformed request: {type(error).__name__}", status=400)
         try:
             outcome = await self.accept_mail(message, "mailgun")
-        except Exception:  # not stored: Mailgun retries on a 5xx
+        except Exception as error:
+            if not is_outage(error):
+                logger.warning("email.webhook.unreadable error=%r", error)
+                return response.text(f"unreadable mail: {type(error).__name__}", status=400)
+            # Not stored: Mailgun retries on a 5xx, and its retry must find the token free.
             logger.exception("email.webhook.store_failed")
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.release_token, "mailgun", token)
             return response.text("temporarily unavailable", status=503)
-        keep_for = timedelta(seconds=2 * self.config.webhook_max_age_s)
-        await asyncio.to_thread(self.store.remember_token, "mailgun", token, keep_for)
         return response.json({"status": outcome, "timestamp": timestamp})

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
 from collections.abc import Mapping
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+
+from misybot.channels.sanitize import clean_token
 
 # Headers that describe the original MIME structure, not the text Mailgun hands us decoded.
 _STRUCTURAL = {"content-type", "content-transfer-encoding", "mime-version", "content-length"}
@@ -46,15 +49,17 @@ def verify_mailgun(
     signature = (fields.get("signature") or "").strip().lower()
     if not (timestamp and token and signature):
         raise WebhookRefused(401, "timestamp, token and signature are required")
-    if len(token) > 128:
-        raise WebhookRefused(400, "token too long")
+    if clean_token(token) is None or len(timestamp) > 32:
+        raise WebhookRefused(400, "token or timestamp malformed (at most 128 / 32 characters)")
     expected = mailgun_signature(signing_key, timestamp, token)
     if not hmac.compare_digest(expected, signature):
         raise WebhookRefused(403, "invalid signature")
     try:
         age = (time.time() if now is None else now) - float(timestamp)
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:
         raise WebhookRefused(400, "timestamp is not a number") from error
+    if not math.isfinite(age):
+        raise WebhookRefused(400, "timestamp is not a number")
     if abs(age) > max_age_s:
         raise WebhookRefused(403, f"stale timestamp ({age:.0f} s old)")
     return timestamp, token

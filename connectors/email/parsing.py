@@ -18,7 +18,11 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 
+from misybot.channels.sanitize import MAX_ADDRESS_CHARS, clean_token
+
 MAX_PROVIDER_ID = 128  # the inbox's provider_message_id column
+MAX_BODY_SCAN_CHARS = 100_000  # what is searched for quotes (the reader keeps far less)
+MAX_SUBJECT_CHARS = 998  # RFC 5322's longest line
 _REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|antw)\s*(\[\d+\])?\s*:\s*)+", re.I)
 _WROTE = r"(wrote|écrit|schrieb|escribió|escreveu)\s*:\s*$"
 _ON_WROTE = re.compile(r"^\s*(on|le|am|el|em|op)\s.+" + _WROTE, re.I)
@@ -59,8 +63,10 @@ class ParsedEmail:
 def normalise_address(value: str | None) -> str:
     """``"Ana <Ana.Ribeiro@Example.COM>"`` → ``"ana.ribeiro@example.com"`` ("" when none)."""
     _, address = parseaddr(value or "")
-    address = address.strip().strip("<>").strip()
-    return address.lower() if "@" in address else ""
+    address = clean_token(address.strip().strip("<>").strip(), MAX_ADDRESS_CHARS) or ""
+    # ":" only appears in quoted local parts; refusing it keeps e-mail conversation ids apart
+    # from every other channel's ("rest:…", "whatsapp:…").
+    return address.lower() if "@" in address and ":" not in address else ""
 
 
 def reply_subject(subject: str) -> str:
@@ -112,8 +118,8 @@ def parse_email(raw: bytes, own_addresses: frozenset[str] = frozenset()) -> Pars
 def parse_message(
     message: EmailMessage, raw: bytes = b"", own_addresses: frozenset[str] = frozenset()
 ) -> ParsedEmail:
-    subject = _header(message, "Subject")
-    body = _body_text(message)
+    subject = _header(message, "Subject")[:MAX_SUBJECT_CHARS]
+    body = _body_text(message)[:MAX_BODY_SCAN_CHARS]
     text = strip_quoted(body) or subject_text(subject)
     message_id = _header(message, "Message-ID") or _synthetic_id(message, raw)
     name, _ = parseaddr(_header(message, "From"))

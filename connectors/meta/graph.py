@@ -25,7 +25,7 @@ from connectors.core.runtime import ChannelRuntime
 from connectors.core.sending import HttpSender, SendResult
 from connectors.core.signatures import hub_challenge, valid_hub_signature
 from connectors.core.tuning import channel_tuning
-from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage
+from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage, is_outage
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.db.types import utc_now
@@ -61,13 +61,14 @@ class WebhookBatch:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     ignored: int = 0
+    refused: list[str] = field(default_factory=list)  # why each malformed item was not taken
 
 
 def load_event(raw_body: bytes, expected_object: str) -> dict[str, Any] | None:
     """The webhook JSON; None when it is about another ``object`` (ignored); ``PayloadError``."""
     try:
         payload = json.loads(raw_body)
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise PayloadError(f"malformed JSON: {error}") from error
     if not isinstance(payload, dict) or not isinstance(payload.get("entry", []), list):
         raise PayloadError("expected an object with an entry list")
@@ -353,6 +354,7 @@ class GraphInput(InputChannel):
 
         @webhook.listener("before_server_stop")
         async def stop_sending(app, loop) -> None:
+            self.runtime.stop()
             await self.sender.close()
             await self.receipts.close()
 
@@ -388,21 +390,37 @@ class GraphInput(InputChannel):
         if payload is None:  # authentic, but for another product: Meta must not retry it
             logger.warning("meta.webhook.other_object channel=%s", self.channel_name)
             return response.text("ignored")
-        batch = self.parse(payload)
-        for message in batch.messages:
-            try:
-                await self.runtime.accept(message)
-            except Exception:  # not stored: Meta retries the batch; stored ones are dups
-                logger.exception(
-                    "meta.webhook.store_failed channel=%s id=%s",
+        try:
+            batch = self.parse(payload)
+        except Exception:  # a shape the parser does not expect: the sender must fix it
+            logger.exception("meta.webhook.unparsed channel=%s", self.channel_name)
+            return response.text("malformed event", status=400)
+        for reason in batch.refused:
+            logger.warning("meta.webhook.refused channel=%s reason=%s", self.channel_name, reason)
+        # Each message is stored or refused on its own; a bad one never keeps the others out.
+        results = await asyncio.gather(
+            *(self.runtime.accept(message) for message in batch.messages), return_exceptions=True
+        )
+        outage = False
+        for message, result in zip(batch.messages, results, strict=True):
+            if isinstance(result, Exception):
+                logger.error(
+                    "meta.webhook.store_failed channel=%s id=%s error=%r",
                     self.channel_name,
                     message.provider_message_id,
+                    result,
                 )
-                return response.text("temporarily unavailable", status=503)
+                outage = outage or is_outage(result)
+        if outage:  # Meta delivers the batch again; what was stored is then a duplicate
+            return response.text("temporarily unavailable", status=503)
         for status in batch.statuses:
-            known = await self.runtime.record_delivery(
-                self.store_channel, status.provider_message_id, status.status, status.error_code
-            )
+            try:
+                known = await self.runtime.record_delivery(
+                    self.store_channel, status.provider_message_id, status.status, status.error_code
+                )
+            except Exception as error:  # a status is not worth a redelivery of the whole batch
+                logger.error("meta.status.failed channel=%s error=%r", self.channel_name, error)
+                continue
             logger.info(
                 "meta.status channel=%s id=%s status=%s applied=%s",
                 self.channel_name,

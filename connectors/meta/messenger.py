@@ -13,6 +13,15 @@ from connectors.core.options import OFFERED
 from connectors.meta.graph import GraphConfig, GraphInput, GraphOutput, WebhookBatch, items
 from misybot.channels.inbox import StoredMessage
 from misybot.channels.messages import GeoLocation, InboundMessage, Media
+from misybot.channels.sanitize import (
+    MAX_NAME_CHARS,
+    bounded_json,
+    clean_text,
+    clean_token,
+    clean_url,
+    finite,
+    obj,
+)
 from misybot.db.types import utc_now
 from misybot.enums import Channel
 
@@ -20,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 MAX_QUICK_REPLIES, MAX_QUICK_REPLY_TITLE, MAX_QUICK_REPLY_PAYLOAD = 13, 20, 1000
 MAX_URL_BUTTONS, MAX_BUTTON_TEMPLATE_TEXT = 3, 640
+MAX_PSID_CHARS = 64  # page- and Instagram-scoped ids are digit strings of about 16
+MAX_PAYLOAD = 1000  # a quick reply's or postback's payload (Meta's own limit)
+MAX_ATTACHMENTS = 10
+EVENT_KINDS = ("message", "postback", "reaction")
 ATTACHMENT_TYPES = {
     "image": "image/*",
     "video": "video/*",
@@ -30,58 +43,76 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 
 
 def parse_messaging(
-    payload: dict[str, Any], *, channel: Channel, transport: str, account_id: str | None
+    payload: dict[str, Any],
+    *,
+    channel: Channel,
+    transport: str,
+    account_id: str | None,
+    max_text_chars: int = 2000,
 ) -> WebhookBatch:
     """Every user message, quick reply, postback and reaction in a ``page``/``instagram`` webhook.
 
     Echoes of our own messages, deliveries, reads, ``standby`` (handover) and other entries are
-    counted as ignored, never processed.
+    counted as ignored, never processed; a malformed event is refused on its own.
     """
     batch = WebhookBatch()
     for entry in items(payload, "entry"):
         events = items(entry, "messaging")
         batch.ignored += len(items(entry, "standby")) + len(items(entry, "changes"))
-        if account_id and str(entry.get("id") or "") != account_id:
+        if account_id and clean_token(entry.get("id")) != account_id:
             batch.ignored += len(events)
             continue
         for event in events:
-            message = _event(event, channel, transport, account_id)
+            message = _event(event, channel, transport, account_id, max_text_chars)
             if message is None:
                 batch.ignored += 1
+            elif isinstance(message, str):
+                batch.refused.append(message)
             else:
                 batch.messages.append(message)
     return batch
 
 
 def _event(
-    event: dict[str, Any], channel: Channel, transport: str, account_id: str | None
-) -> InboundMessage | None:
-    sender = str((event.get("sender") or {}).get("id") or "")
-    if not sender or sender == account_id:
+    event: dict[str, Any],
+    channel: Channel,
+    transport: str,
+    account_id: str | None,
+    max_text_chars: int,
+) -> InboundMessage | str | None:
+    """The message ``event`` carries; None for events we do not process; the reason when it is
+    malformed."""
+    sender = clean_token(obj(event.get("sender")).get("id"), MAX_PSID_CHARS)
+    if sender is None:
+        return "an event needs a sender id (digits, at most 64)"
+    if sender == account_id:
         return None
-    timestamp = event.get("timestamp")
+    timestamp = clean_token(event.get("timestamp"), 20) or ""
     text, payload, media, location = "", None, (), None
-    if isinstance(event.get("message"), dict):
-        message = event["message"]
+    message, postback, reaction = (obj(event.get(kind)) for kind in EVENT_KINDS)
+    if message:
         if message.get("is_echo") or message.get("is_deleted") or message.get("is_unsupported"):
             return None
-        provider_id = str(message.get("mid") or "")
-        text = str(message.get("text") or "")
-        payload = str((message.get("quick_reply") or {}).get("payload") or "") or None
+        provider_id = clean_token(message.get("mid"))
+        text = clean_text(message.get("text"), max_text_chars)
+        payload = clean_text(obj(message.get("quick_reply")).get("payload"), MAX_PAYLOAD) or None
         media, location = _attachments(items(message, "attachments"))
-    elif isinstance(event.get("postback"), dict):
-        postback = event["postback"]
-        provider_id = str(postback.get("mid") or f"postback:{sender}:{timestamp}")
-        text, payload = str(postback.get("title") or ""), str(postback.get("payload") or "") or None
-    elif isinstance(event.get("reaction"), dict):
-        reaction = event["reaction"]
-        if reaction.get("action") != "react" or not reaction.get("emoji"):
+    elif postback:
+        provider_id = clean_token(postback.get("mid") or f"postback:{sender}:{timestamp}")
+        text = clean_text(postback.get("title"), max_text_chars)
+        payload = clean_text(postback.get("payload"), MAX_PAYLOAD) or None
+    elif reaction:
+        emoji = clean_text(reaction.get("emoji"), 16)
+        if reaction.get("action") != "react" or not emoji:
             return None
-        provider_id = f"reaction:{reaction.get('mid')}:{sender}:{timestamp}"
-        text = str(reaction["emoji"])
+        mid = clean_token(reaction.get("mid")) or ""
+        provider_id = clean_token(f"reaction:{mid}:{sender}:{timestamp}")
+        text = emoji
     else:  # delivery, read, optin, referral, …
         return None
-    if not provider_id or not (text or payload or media or location):
+    if not provider_id:
+        return "a message needs an id (mid) of at most 128 characters"
+    if not (text or payload or media or location):
         return None
     return InboundMessage(
         channel=channel,
@@ -90,11 +121,11 @@ def _event(
         address=sender,
         provider_message_id=provider_id,
         received_at=utc_now(),
-        text=text.strip(),
+        text=text,
         media=media,
         location=location,
         button_payload=payload,
-        raw=event,
+        raw=bounded_json(event),
     )
 
 
@@ -102,21 +133,18 @@ def _attachments(
     attachments: list[dict[str, Any]],
 ) -> tuple[tuple[Media, ...], GeoLocation | None]:
     media, location = [], None
-    for attachment in attachments:
-        content = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
-        coordinates = content.get("coordinates")
-        if attachment.get("type") == "location" and isinstance(coordinates, dict):
-            try:
-                location = GeoLocation(
-                    float(coordinates["lat"]),
-                    float(coordinates["long"]),
-                    None,
-                    attachment.get("title"),
-                )
-            except (KeyError, TypeError, ValueError):
-                continue
-        elif content.get("url"):
-            media.append(Media(str(content["url"]), ATTACHMENT_TYPES.get(attachment.get("type"))))
+    for attachment in attachments[:MAX_ATTACHMENTS]:
+        content = obj(attachment.get("payload"))
+        coordinates = obj(content.get("coordinates"))
+        if attachment.get("type") == "location" and coordinates:
+            latitude = finite(coordinates.get("lat"), -90, 90)
+            longitude = finite(coordinates.get("long"), -180, 180)
+            if latitude is not None and longitude is not None:
+                title = clean_text(attachment.get("title"), MAX_NAME_CHARS) or None
+                location = GeoLocation(latitude, longitude, None, title)
+        elif url := clean_url(content.get("url")):
+            kind = attachment.get("type")
+            media.append(Media(url, ATTACHMENT_TYPES.get(kind) if isinstance(kind, str) else None))
     return tuple(media), location
 
 
@@ -148,7 +176,7 @@ class MessengerOutput(GraphOutput):
     """Replies through the Send API: plain text in chunks, quick replies, URL buttons, images."""
 
     channel = Channel.MESSENGER
-    text_limit = 2000
+    text_limit = 2000  # the Send API's; also how much of an inbound text is read
     measure: Callable[[str], int] = staticmethod(len)
     url_button_template = True
 
@@ -311,6 +339,7 @@ class MessengerInput(GraphInput):
             channel=self.store_channel,
             transport=self.channel_name,
             account_id=self.config.account_id,
+            max_text_chars=self.output_class.text_limit,
         )
 
 

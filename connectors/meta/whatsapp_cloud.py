@@ -22,6 +22,14 @@ from connectors.meta.graph import (
 )
 from misybot.channels.inbox import StoredMessage
 from misybot.channels.messages import GeoLocation, InboundMessage, Media
+from misybot.channels.sanitize import (
+    MAX_NAME_CHARS,
+    bounded_json,
+    clean_text,
+    clean_token,
+    finite,
+    obj,
+)
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
 
@@ -29,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "whatsapp_cloud"
 MAX_TEXT_CHARS = 4096
+MAX_INBOUND_CHARS = 4096  # WhatsApp's longest text message: what NLU could ever be sent
+MAX_WA_ID_CHARS = 20  # a phone number's digits (E.164: 15 at most)
 MAX_INTERACTIVE_BODY = 1024
 MAX_REPLY_BUTTONS, MAX_BUTTON_TITLE, MAX_BUTTON_ID = 3, 20, 256
 MAX_LIST_ROWS, MAX_ROW_TITLE, MAX_ROW_ID = 10, 24, 200
@@ -43,69 +53,97 @@ def parse_whatsapp_cloud(
 ) -> WebhookBatch:
     """Every message and status of a ``whatsapp_business_account`` webhook for our number.
 
-    Media arrive as ids; ``Media.url`` is the Graph URL of the media object
+    Each item is taken or refused on its own: one that is malformed (a missing or over-long id,
+    a field of the wrong type) is counted as refused and never keeps the others from being
+    stored. Media arrive as ids; ``Media.url`` is the Graph URL of the media object
     (``<media_base_url>/<id>``), fetched on demand with ``misybot.channels.media``.
     """
     batch = WebhookBatch()
     for entry in items(payload, "entry"):
         for change in items(entry, "changes"):
-            value = change.get("value") if isinstance(change.get("value"), dict) else {}
+            value = obj(change.get("value"))
             messages, statuses = items(value, "messages"), items(value, "statuses")
-            number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+            number = clean_token(obj(value.get("metadata")).get("phone_number_id")) or ""
             if change.get("field", "messages") != "messages" or (
                 phone_number_id and number != phone_number_id
             ):
                 batch.ignored += max(1, len(messages) + len(statuses))
                 continue
             names = {
-                str(contact.get("wa_id")): (contact.get("profile") or {}).get("name")
+                str(contact.get("wa_id")): clean_text(
+                    obj(contact.get("profile")).get("name"), MAX_NAME_CHARS
+                )
                 for contact in items(value, "contacts")
             }
             for item in messages:
                 message = _message(item, names, media_base_url)
                 if message is None:
                     batch.ignored += 1
+                elif isinstance(message, str):
+                    batch.refused.append(message)
                 else:
                     batch.messages.append(message)
             for status in statuses:
-                if not status.get("id") or not status.get("status"):
+                update = _status(status)
+                if update is None:
                     batch.ignored += 1
-                    continue
-                errors = items(status, "errors")
-                code = str(errors[0].get("code")) if errors and errors[0].get("code") else None
-                batch.statuses.append(StatusUpdate(str(status["id"]), str(status["status"]), code))
+                else:
+                    batch.statuses.append(update)
     return batch
 
 
-def _message(
-    item: dict[str, Any], names: dict[str, str | None], media_base_url: str
-) -> InboundMessage | None:
-    wamid, wa_id, kind = str(item.get("id") or ""), str(item.get("from") or ""), item.get("type")
-    if not wamid or not wa_id:
-        logger.warning("whatsapp_cloud.message.incomplete id=%s", wamid or "-")
+def _status(status: dict[str, Any]) -> StatusUpdate | None:
+    provider_id, word = clean_token(status.get("id")), clean_token(status.get("status"), 32)
+    if not provider_id or not word:
         return None
-    content = item.get(kind) if isinstance(item.get(kind), dict) else {}
+    errors = items(status, "errors")
+    code = clean_token(errors[0].get("code"), 32) if errors else None
+    return StatusUpdate(provider_id, word, code)
+
+
+def _message(
+    item: dict[str, Any], names: dict[str, str], media_base_url: str
+) -> InboundMessage | str | None:
+    """The message ``item`` carries; None for a kind we do not process; the reason when it is
+    malformed."""
+    wamid = clean_token(item.get("id"))
+    wa_id = clean_token(item.get("from"), MAX_WA_ID_CHARS)
+    if not wamid or not wa_id or not wa_id.isdigit():
+        logger.warning("whatsapp_cloud.message.malformed id=%.40s", str(item.get("id")))
+        return "a message needs an id and a digits-only from"
+    kind = item.get("type")
+    content = obj(item.get(kind)) if isinstance(kind, str) else {}
     text, payload, media, location = "", None, (), None
     if kind == "text":
-        text = str(content.get("body") or "")
+        text = clean_text(content.get("body"), MAX_INBOUND_CHARS)
     elif kind == "interactive":
-        reply = content.get("button_reply") or content.get("list_reply") or {}
-        text, payload = str(reply.get("title") or ""), str(reply.get("id") or "") or None
+        reply = obj(content.get("button_reply")) or obj(content.get("list_reply"))
+        text = clean_text(reply.get("title"), MAX_INBOUND_CHARS)
+        payload = clean_text(reply.get("id"), MAX_ROW_ID + MAX_BUTTON_ID) or None
     elif kind == "button":  # a template's quick-reply button
-        text, payload = str(content.get("text") or ""), str(content.get("payload") or "") or None
-    elif kind in MEDIA_TYPES and content.get("id"):
-        text = str(content.get("caption") or "")
-        media = (Media(f"{media_base_url}/{content['id']}", content.get("mime_type")),)
+        text = clean_text(content.get("text"), MAX_INBOUND_CHARS)
+        payload = clean_text(content.get("payload"), MAX_INBOUND_CHARS) or None
+    elif kind in MEDIA_TYPES and clean_token(content.get("id")):
+        text = clean_text(content.get("caption"), MAX_INBOUND_CHARS)
+        mime = clean_text(content.get("mime_type"), 128) or None
+        media = (Media(f"{media_base_url}/{clean_token(content['id'])}", mime),)
     elif kind == "location":
-        try:
-            latitude, longitude = float(content["latitude"]), float(content["longitude"])
-        except (KeyError, TypeError, ValueError):
-            return None
-        location = GeoLocation(latitude, longitude, content.get("address"), content.get("name"))
-    elif kind == "reaction" and content.get("emoji"):  # an empty emoji removes a reaction
-        text = str(content["emoji"])
+        latitude = finite(content.get("latitude"), -90, 90)
+        longitude = finite(content.get("longitude"), -180, 180)
+        if latitude is None or longitude is None:
+            return "a location needs a latitude and a longitude"
+        location = GeoLocation(
+            latitude,
+            longitude,
+            clean_text(content.get("address"), 500) or None,
+            clean_text(content.get("name"), MAX_NAME_CHARS) or None,
+        )
+    elif kind == "reaction" and clean_text(content.get("emoji"), 16):  # empty: reaction removed
+        text = clean_text(content.get("emoji"), 16)
     else:
-        logger.info("whatsapp_cloud.message.ignored id=%s type=%s", wamid, kind)
+        logger.info("whatsapp_cloud.message.ignored id=%s type=%.20s", wamid, str(kind))
+        return None
+    if not (text or payload or media or location):  # nothing to read (an empty text)
         return None
     return InboundMessage(
         channel=Channel.WHATSAPP,
@@ -114,12 +152,12 @@ def _message(
         address=f"+{wa_id}",
         provider_message_id=wamid,
         received_at=utc_now(),
-        text=text.strip(),
+        text=text,
         media=media,
         location=location,
         button_payload=payload,
         profile_name=names.get(wa_id) or None,
-        raw=item,
+        raw=bounded_json(item),
     )
 
 

@@ -230,20 +230,10 @@ class MailboxStore:
             ).scalar_one_or_none()
 
     # --------------------------------------------------------------------- webhook tokens
-    def token_seen(self, provider: str, token: str) -> bool:
-        with session_scope(self.factory) as session:
-            return (
-                session.execute(
-                    select(WebhookToken.id).where(
-                        WebhookToken.provider == provider, WebhookToken.token == token
-                    )
-                ).first()
-                is not None
-            )
-
-    def remember_token(self, provider: str, token: str, keep_for: timedelta) -> bool:
-        """Record ``token`` as used; False when it already was. Forgets tokens past ``keep_for``
-        (their timestamps are stale by then, so a replay is refused on age anyway)."""
+    def claim_token(self, provider: str, token: str, keep_for: timedelta) -> bool:
+        """Record ``token`` as used, atomically; False when it already was (a replay, or the
+        same request posted concurrently). Forgets tokens past ``keep_for`` (their timestamps are
+        stale by then, so a replay is refused on age anyway)."""
         try:
             with session_scope(self.factory) as session:
                 session.add(WebhookToken(provider=provider, token=token))
@@ -252,3 +242,13 @@ class MailboxStore:
         with session_scope(self.factory) as session:
             session.execute(delete(WebhookToken).where(WebhookToken.seen_at < utc_now() - keep_for))
         return True
+
+    def release_token(self, provider: str, token: str) -> None:
+        """Forget a claimed token whose request could not be stored (the provider's retry of the
+        same request must then be taken)."""
+        with session_scope(self.factory) as session:
+            session.execute(
+                delete(WebhookToken).where(
+                    WebhookToken.provider == provider, WebhookToken.token == token
+                )
+            )
