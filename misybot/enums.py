@@ -108,8 +108,9 @@ class InboxStatus(str, Enum):
 
     RECEIVED = "received"
     PROCESSED = "processed"
-    RATE_LIMITED = "rate_limited"
-    FAILED = "failed"
+    RATE_LIMITED = "rate_limited"  # over the sender's limit and its backlog: never processed
+    FAILED = "failed"  # processing failed (or crashed too often): the sender got an apology
+    RETRY = "retry"  # an admin asked for it to be processed again (`misybot inbox retry`)
 
 
 class OutboxStatus(str, Enum):

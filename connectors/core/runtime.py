@@ -6,11 +6,20 @@ provider gets its 200. Processing (NLU, actions, sending) happens afterwards on 
 up an acknowledgement): one asyncio worker per sender — in arrival order for that sender, different
 senders concurrently — so Rasa's per-conversation lock never makes a sender's queued messages poll
 for it. Messages stored but not processed when the server stopped are queued again when it starts.
+
+Work per message is bounded. A sender no user is linked to costs no NLU: Rasa gets the
+``EXTERNAL_unregistered`` intent instead of the text. A turn has a time budget. Each attempt is
+counted in the store before it begins, so a message that takes the process down with it is given
+up on after ``max_attempts`` (and one that crashed before is processed alone): the sender gets an
+apology in their voice (``EXTERNAL_message_failed``, again without NLU) and the message is kept as
+failed for ``misybot inbox failed`` / ``retry``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -33,6 +42,8 @@ from misybot.channels.inbox import (
 from misybot.channels.messages import InboundMessage
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.enums import Channel, InboxStatus
+from misybot.identity import METADATA_KEY, VerifiedSender
+from misybot.settings import get_channel_settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +55,18 @@ OutputFactory = Callable[[StoredMessage | None], OutputChannel]
 EARLY_STATUS_TTL_S = 60.0
 EARLY_STATUS_LIMIT = 10_000
 
-RATE_LIMIT_NOTICE = (
-    "You're sending messages faster than I can keep up with. "
-    "I'll answer again in a minute — no need to resend."
+# Rasa reads "/intent" without NLU (its RegexMessageHandler).
+UNREGISTERED_COMMAND = "/EXTERNAL_unregistered"
+FAILED_COMMAND = "/EXTERNAL_message_failed"
+APOLOGY_BUDGET_S = 10.0
+
+DELAY_NOTICE = (
+    "You're sending messages faster than I can answer them. I'll answer the rest in order, "
+    "the next in about {seconds} s — no need to resend."
+)
+REFUSAL_NOTICE = (
+    "You've sent more messages than I can queue. I'll skip anything else you send in the next "
+    "{seconds} s — please send it again after that."
 )
 
 
@@ -65,7 +85,16 @@ class ChannelRuntime:
         output_factory: OutputFactory,
         concurrent_turns: int = 2,
         turn_loop: TurnLoop | None = None,
+        *,
+        turn_budget_s: float | None = None,
+        max_attempts: int | None = None,
+        retry_poll_s: float | None = None,
     ) -> None:
+        settings = get_channel_settings()
+        self.turn_budget_s = turn_budget_s or settings.turn_budget_s
+        self.max_attempts = max_attempts or settings.max_attempts
+        # 0: never look for retries (tests that run a runtime without a server)
+        self.retry_poll_s = settings.retry_poll_s if retry_poll_s is None else retry_poll_s
         self.transport = transport
         self.inbox = inbox
         # Stores and finishes each on a thread of their own: acknowledgements never wait
@@ -80,13 +109,18 @@ class ChannelRuntime:
         # finish): sid -> [(received at, channel, status, error code)], touched on both loops.
         self._early_statuses: dict[str, list[tuple[float, Channel, str, str | None]]] = {}
         self._early_lock = threading.Lock()
-        # Touched only on the turn loop.
-        self._queues: dict[str, asyncio.Queue[StoredMessage]] = {}
+        # Touched only on the turn loop. A queued message waits until its due time (monotonic:
+        # a sender over the rate limit waits for the next window).
+        self._queues: dict[str, asyncio.Queue[tuple[StoredMessage, float]]] = {}
+        self._queued_ids: set[int] = set()
         self._tasks: set[asyncio.Task] = set()
         # Turns interleave wherever they await (the action server, the provider API); letting
         # every sender's turn in at once only makes each one slower, a few at a time finish
         # sooner on average.
-        self._turns = asyncio.Semaphore(concurrent_turns)
+        self.concurrent_turns = max(1, concurrent_turns)
+        self._turns = asyncio.Semaphore(self.concurrent_turns)
+        self._alone = asyncio.Lock()  # taken by a message that crashed the process before
+        self._retry_poller: concurrent.futures.Future | None = None
 
     async def start(self, on_new_message: OnNewMessage) -> int:
         """Begin processing; re-queues what was stored but not processed. Returns that count.
@@ -101,7 +135,28 @@ class ChannelRuntime:
             self.turn_loop.call_soon(self._enqueue, stored)
         if pending:
             logger.info("channel.recovered transport=%s messages=%d", self.transport, len(pending))
+        if self.retry_poll_s > 0 and self._retry_poller is None:
+            self._retry_poller = self.turn_loop.submit(self._poll_retries())
         return len(pending)
+
+    def stop(self) -> None:
+        """Stop looking for retries (queued turns end with the process)."""
+        if self._retry_poller is not None:
+            self._retry_poller.cancel()
+            self._retry_poller = None
+
+    async def _poll_retries(self) -> None:
+        """On the turn loop: queue what an admin asked to retry (``misybot inbox retry``)."""
+        while True:
+            await asyncio.sleep(self.retry_poll_s)
+            try:
+                claimed = await asyncio.to_thread(self.inbox.claim_retries, self.transport)
+            except Exception:  # the store is away for a moment: look again later
+                logger.warning("channel.retry_poll.failed transport=%s", self.transport)
+                continue
+            for stored in claimed:
+                logger.info("channel.retry message_id=%d", stored.id)
+                self._enqueue(stored)
 
     def acknowledging(self) -> AbstractContextManager[None]:
         """Around a webhook handler: turns wait to begin until its provider has its answer."""
@@ -109,7 +164,8 @@ class ChannelRuntime:
 
     async def accept(self, message: InboundMessage) -> bool:
         """Store ``message`` and queue it; False when it is a duplicate delivery (not queued)."""
-        admission = self.limiter.admit(self.transport, message.sender, time.monotonic())
+        now = time.monotonic()
+        admission = self.limiter.admit(self.transport, message.sender, now)
         status = InboxStatus.RECEIVED if admission.allowed else InboxStatus.RATE_LIMITED
         stored = await self.stores.run((message, status))
         if stored is None:
@@ -120,13 +176,24 @@ class ChannelRuntime:
             )
             return False
         if admission.allowed:
-            self.turn_loop.call_soon(self._enqueue, stored)
+            if admission.delay_s > 0:
+                logger.info(
+                    "channel.rate_delayed transport=%s message_id=%d delay_s=%.0f",
+                    self.transport,
+                    stored.id,
+                    admission.delay_s,
+                )
+            self.turn_loop.call_soon(self._enqueue, stored, now + admission.delay_s)
         else:
             logger.warning(
                 "channel.rate_limited transport=%s message_id=%d", self.transport, stored.id
             )
-            if admission.notify:
-                self.turn_loop.call_soon(self._spawn, self._notify_limited(stored))
+        if admission.notify:
+            notice = DELAY_NOTICE if admission.allowed else REFUSAL_NOTICE
+            seconds = max(1, round(admission.delay_s))
+            self.turn_loop.call_soon(
+                self._spawn, self._notify_limited(stored, notice.format(seconds=seconds))
+            )
         return True
 
     async def record_delivery(
@@ -177,24 +244,34 @@ class ChannelRuntime:
         for args in held:
             await asyncio.to_thread(self.inbox.record_delivery, *args)
 
-    def _enqueue(self, stored: StoredMessage) -> None:
+    def _enqueue(self, stored: StoredMessage, due: float = 0.0) -> None:
         """On the turn loop: queue ``stored`` behind its sender's earlier messages."""
+        if stored.id in self._queued_ids:  # already waiting here (a retry claimed twice)
+            return
+        self._queued_ids.add(stored.id)
         sender = stored.message.sender
         queue = self._queues.get(sender)
         if queue is None:
             queue = self._queues[sender] = asyncio.Queue()
             self._spawn(self._drain(sender, queue))
-        queue.put_nowait(stored)
+        queue.put_nowait((stored, due))
 
     def _spawn(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _drain(self, sender: str, queue: asyncio.Queue[StoredMessage]) -> None:
+    async def _drain(self, sender: str, queue: asyncio.Queue[tuple[StoredMessage, float]]) -> None:
         try:
             while not queue.empty():
-                await self._process(queue.get_nowait())
+                stored, due = queue.get_nowait()
+                wait = due - time.monotonic()
+                if wait > 0:  # over the sender's rate limit: its turn comes in a later window
+                    await asyncio.sleep(wait)
+                try:
+                    await self._process(stored)
+                finally:
+                    self._queued_ids.discard(stored.id)
         finally:
             # No await between the emptiness check and removal: a new message either landed in
             # this queue before (and was processed) or finds no queue and starts a new worker.
@@ -202,33 +279,95 @@ class ChannelRuntime:
                 del self._queues[sender]
 
     async def _process(self, stored: StoredMessage) -> None:
-        message = stored.message
         output = self.output_factory(stored)
-        status = InboxStatus.PROCESSED
+        status, error = InboxStatus.PROCESSED, None
         try:
-            if self.on_new_message is None:
-                raise RuntimeError("channel runtime not started")
-            # The sender was linked to their user when the message was stored (store_many).
+            attempt = await asyncio.to_thread(self.inbox.begin_attempt, stored.id)
+        except Exception:  # not counted, not begun: still "received", taken again at a restart
+            logger.exception("channel.begin.failed message_id=%d", stored.id)
+            return
+        if attempt > self.max_attempts:
+            # Each earlier attempt ended the process: give up, and apologise once.
+            tried = attempt - 1
+            status, error = InboxStatus.FAILED, f"gave up after {tried} attempt{'s' * (tried != 1)}"
+            logger.error("channel.poison message_id=%d attempts=%d", stored.id, attempt - 1)
+            if attempt == self.max_attempts + 1:
+                await self._apologise(stored, output)
+        else:
+            try:
+                async with self._slot(alone=attempt > 1):
+                    await self.turn_loop.acknowledgements.clear()
+                    await asyncio.wait_for(self._turn(stored, output), self.turn_budget_s)
+            except asyncio.TimeoutError:
+                status, error = InboxStatus.FAILED, f"took longer than {self.turn_budget_s:g} s"
+                logger.error("channel.turn.timeout message_id=%d", stored.id)
+            except Exception as failure:  # one bad message must not stop the sender's queue
+                status, error = InboxStatus.FAILED, f"{type(failure).__name__}: {failure}"[:500]
+                logger.exception("channel.process.failed message_id=%d", stored.id)
+            if status == InboxStatus.FAILED:
+                await self._apologise(stored, output)
+        await self._finish(stored, output, status, error)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, alone: bool):
+        """A turn's place among ``concurrent_turns``: all of them for a message that crashed
+        the process before, so that a crash again takes no other sender's message with it."""
+        if not alone:
+            async with self._turns:
+                yield
+            return
+        async with self._alone:
+            for _ in range(self.concurrent_turns):
+                await self._turns.acquire()
+            try:
+                yield
+            finally:
+                for _ in range(self.concurrent_turns):
+                    self._turns.release()
+
+    async def _turn(self, stored: StoredMessage, output: OutputChannel, text: str = "") -> None:
+        """Hand ``stored`` (or ``text`` in its place) to Rasa."""
+        if self.on_new_message is None:
+            raise RuntimeError("channel runtime not started")
+        message = stored.message
+        if not text:
+            # The sender was linked to their user when the message was stored (store_many); a
+            # sender nobody is linked to gets the "not registered" answer without any NLU.
             # "2" answering numbered options becomes the option's payload.
             picked = OFFERED.take(self.transport, message.sender, message.user_text)
-            user_message = UserMessage(
-                text=picked or message.user_text,
+            text = UNREGISTERED_COMMAND if stored.user_id is None else picked or message.user_text
+        await self.on_new_message(
+            UserMessage(
+                text=text,
                 output_channel=output,
                 sender_id=message.sender,
                 input_channel=self.transport,
                 message_id=message.provider_message_id,
                 metadata=_metadata(stored),
             )
-            async with self._turns:
-                await self.turn_loop.acknowledgements.clear()
-                await self.on_new_message(user_message)
-        except Exception:  # one bad message must not stop the sender's queue
-            logger.exception("channel.process.failed message_id=%d", stored.id)
-            status = InboxStatus.FAILED
+        )
+
+    async def _apologise(self, stored: StoredMessage, output: OutputChannel) -> None:
+        """Tell the sender, in their voice, that their message could not be processed."""
+        try:
+            await asyncio.wait_for(
+                self._turn(stored, output, FAILED_COMMAND),
+                min(APOLOGY_BUDGET_S, self.turn_budget_s),
+            )
+        except Exception:  # the apology is a courtesy; the failure is on record either way
+            logger.exception("channel.apology.failed message_id=%d", stored.id)
+
+    async def _finish(
+        self,
+        stored: StoredMessage,
+        output: OutputChannel,
+        status: InboxStatus,
+        error: str | None,
+    ) -> None:
         sent = "\n\n".join(getattr(output, "sent_texts", []))
         outbound = tuple(getattr(output, "outbound", ()))
         try:
-            await self.finishes.run(Finished(stored.id, status, sent or None, outbound))
+            await self.finishes.run(Finished(stored.id, status, sent or None, outbound, error))
         except Exception:  # still "received" in the store: processed again after a restart
             logger.exception("channel.finish.failed message_id=%d", stored.id)
             return
@@ -237,10 +376,10 @@ class ChannelRuntime:
         except Exception:  # a status lost; never the sender's queue
             logger.exception("channel.early_status.failed message_id=%d", stored.id)
 
-    async def _notify_limited(self, stored: StoredMessage) -> None:
+    async def _notify_limited(self, stored: StoredMessage, notice: str) -> None:
         output = self.output_factory(stored)
         try:
-            await output.send_text_message(stored.message.sender, RATE_LIMIT_NOTICE)
+            await output.send_text_message(stored.message.sender, notice)
         except Exception:
             logger.exception("channel.rate_notice.failed message_id=%d", stored.id)
 
@@ -255,6 +394,10 @@ def _metadata(stored: StoredMessage) -> dict[str, Any]:
         "inbox_message_id": stored.id,
         "company_id": stored.company_id,
         "user_id": stored.user_id,
+        # Who wrote it, as this connector verified it: the only identity the actions trust.
+        METADATA_KEY: VerifiedSender(message.sender, message.channel.value, message.address).signed(
+            get_settings().signing_key
+        ),
     }
     if message.profile_name:
         metadata["profile_name"] = message.profile_name

@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from functools import cache, cached_property
 from typing import Any, Generic, TypeVar
@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.sql import Insert, Update
 
@@ -57,6 +58,14 @@ _STATUS_RANK = {
 }
 
 
+def is_outage(error: BaseException) -> bool:
+    """Whether a failed write was the store being unavailable (worth the provider's retry), as
+    opposed to a row it refused (which a retry of the same request would only repeat)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError | TimeoutError | ConnectionError)
+
+
 def delivery_status(provider_status: str) -> DeliveryStatus | None:
     """A provider's message status (Twilio's or Meta's) as ours; None when we do not know it."""
     return _PROVIDER_STATUSES.get(provider_status.lower())
@@ -71,6 +80,7 @@ class StoredMessage:
     message: InboundMessage
     company_id: int | None = None
     user_id: int | None = None
+    attempts: int = 0  # how often its processing began before (a crash each time, if > 0)
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class Finished:
     status: InboxStatus
     response: str | None = None
     outbound: tuple[OutboundRecord, ...] = ()
+    error: str | None = None  # why it failed
 
 
 class Inbox:
@@ -138,6 +149,8 @@ class Inbox:
         on PostgreSQL the batch is one statement on an autocommit connection, a single round
         trip (each round trip waits for the interpreter again while a turn is running).
         """
+        if not messages:
+            return []
         rows = [
             {
                 "channel": message.channel,
@@ -216,23 +229,58 @@ class Inbox:
 
     def pending(self, transport: str) -> list[StoredMessage]:
         """Stored but unprocessed messages of ``transport``, oldest first (for recovery)."""
+        return self._stored(transport, InboxStatus.RECEIVED)
+
+    def _stored(self, transport: str, status: InboxStatus) -> list[StoredMessage]:
         with session_scope(self.factory) as session:
             rows = session.execute(
                 select(ConversationMessage)
-                .where(ConversationMessage.status == InboxStatus.RECEIVED.value)
+                .where(ConversationMessage.status == status.value)
                 .order_by(ConversationMessage.id)
             ).scalars()
-            found = []
-            for row in rows:
-                if not row.payload or row.payload.get("transport") != transport:
-                    continue
-                message = InboundMessage.from_payload(row.payload)
-                found.append(
-                    StoredMessage(
-                        row.id, InboxStatus.RECEIVED, message, row.company_id, row.user_id
-                    )
+            return [
+                StoredMessage(
+                    row.id,
+                    status,
+                    InboundMessage.from_payload(row.payload),
+                    row.company_id,
+                    row.user_id,
+                    row.attempts,
                 )
-            return found
+                for row in rows
+                if row.payload and row.payload.get("transport") == transport
+            ]
+
+    def begin_attempt(self, message_id: int) -> int:
+        """Count one more processing attempt of a message, before it begins (a crash during
+        it then counts too); returns the attempts so far, this one included."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(ConversationMessage.__table__)
+                .where(ConversationMessage.id == message_id)
+                .values(attempts=ConversationMessage.attempts + 1)
+            )
+            return connection.execute(
+                select(ConversationMessage.attempts).where(ConversationMessage.id == message_id)
+            ).scalar_one()
+
+    def claim_retries(self, transport: str) -> list[StoredMessage]:
+        """Messages an admin asked to process again (``retry``), taken by this process: each
+        one moves back to ``received`` here, so no other process takes it too."""
+        claimed = []
+        for stored in self._stored(transport, InboxStatus.RETRY):
+            with self.engine.begin() as connection:
+                taken = connection.execute(
+                    update(ConversationMessage.__table__)
+                    .where(
+                        ConversationMessage.id == stored.id,
+                        ConversationMessage.status == InboxStatus.RETRY.value,
+                    )
+                    .values(status=InboxStatus.RECEIVED.value)
+                ).rowcount
+            if taken:
+                claimed.append(replace(stored, status=InboxStatus.RECEIVED))
+        return claimed
 
     def finish_many(self, finished: Sequence[Finished]) -> list[None]:
         """Mark messages processed or failed, and record the sends that answered them, in one
@@ -252,6 +300,7 @@ class Inbox:
                         "answer": item.response or None,
                         "answered": bool(item.response),
                         "answered_at": now if item.response else None,
+                        "failure": item.error,
                     }
                     for item in finished
                 ],
@@ -338,6 +387,7 @@ def _finish_statement() -> Update:
             response_body=bindparam("answer"),
             response_sent=bindparam("answered"),
             responded_at=bindparam("answered_at"),
+            error=bindparam("failure"),
         )
     )
 

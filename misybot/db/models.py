@@ -502,6 +502,9 @@ class ConversationMessage(Base):
     )
     payload = Column(JSON)  # the normalised message: media, location, button payload, raw fields
     processed_at = Column(UTCDateTime)
+    # Processing began this many times (counted before it begins, so a crash counts too).
+    attempts = Column(Integer, nullable=False, default=0, server_default=text("0"))
+    error = Column(Text)  # why it failed, for `misybot inbox failed`
 
 
 class OutboundMessage(Base):

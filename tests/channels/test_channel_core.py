@@ -173,13 +173,25 @@ def test_buttons_become_numbered_options_and_a_number_picks_one():
     assert choose_option("3", buttons) is None
 
 
-def test_rate_limit_admits_ten_a_minute_and_asks_for_one_notice():
-    limiter = SenderRateLimiter(limit=10, window_s=60)
-    decisions = [limiter.admit("wa", "+1", now=float(i)) for i in range(15)]
-    assert [d.allowed for d in decisions] == [True] * 10 + [False] * 5
-    assert [d.notify for d in decisions] == [False] * 10 + [True] + [False] * 4
-    assert limiter.admit("wa", "+2", now=14.0).allowed  # other senders are not affected
-    assert limiter.admit("wa", "+1", now=61.0).allowed  # a new window
+def test_over_the_rate_limit_messages_wait_for_the_next_windows_and_then_are_refused():
+    limiter = SenderRateLimiter(limit=10, window_s=60, backlog_windows=2)
+    decisions = [limiter.admit("wa", "+1", now=i / 10) for i in range(35)]
+    # Ten now, ten in the next window, ten in the one after; the rest refused.
+    assert [d.allowed for d in decisions] == [True] * 30 + [False] * 5
+    assert [round(d.delay_s + i / 10) for i, d in enumerate(decisions[:30])] == (
+        [i // 10 * 60 if i >= 10 else round(i / 10) for i in range(30)]
+    )
+    # The sender is told once that they must wait, and once that they were refused (and for
+    # how long: until the next window begins, when the backlog has room again).
+    assert [i for i, d in enumerate(decisions) if d.notify] == [10, 30]
+    assert decisions[30].delay_s == pytest.approx(60 - 3.0)
+    assert limiter.admit("wa", "+2", now=3.0).delay_s == 0  # other senders are not affected
+    # A minute on, the next two windows are the backlog again: the next message queues behind
+    # the twenty already given windows 1 and 2, in window 3.
+    assert limiter.admit("wa", "+1", now=61.0).delay_s == pytest.approx(119.0)
+    # Once every window they were given is over, they start afresh.
+    fresh = limiter.admit("wa", "+1", now=241.0)
+    assert fresh.allowed and fresh.delay_s == 0 and not fresh.notify
 
 
 @pytest.fixture
@@ -195,27 +207,29 @@ def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi")
     )
 
 
-def _runtime(inbox, turns, output_factory):
+def _runtime(inbox, turns, output_factory, **options):
     """A Twilio channel runtime on ``turns`` (10 messages a minute per sender)."""
     from connectors.core.runtime import ChannelRuntime
 
     return ChannelRuntime(
         "whatsapp_twilio",
         inbox,
-        SenderRateLimiter(limit=10, window_s=60),
+        options.pop("limiter", None) or SenderRateLimiter(limit=10, window_s=60),
         output_factory,
         turn_loop=turns,
+        retry_poll_s=options.pop("retry_poll_s", 0),
+        **options,
     )
 
 
-def _known_sender(inbox):
-    """A company and its operator whose WhatsApp number is the one ``_message`` comes from."""
+def _known_sender(inbox, *numbers: str):
+    """A company and an operator for each WhatsApp number (default: the one ``_message`` comes
+    from); returns the company and the last operator."""
     with session_scope(inbox.factory) as session:
         acme = Builder(session)
-        user = acme.user("Ana Silva", Role.OPERATOR)
-        session.add(
-            ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address="+351922222222")
-        )
+        for index, number in enumerate(numbers or ("+351922222222",)):
+            user = acme.user(f"Ana Silva{index or ''}", Role.OPERATOR, f"ana{index}@acme.example")
+            session.add(ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address=number))
     return acme, user
 
 
@@ -430,9 +444,10 @@ async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
             return {(row.status, row.response_body) for row in rows} if len(rows) == 9 else set()
 
     runtime = _runtime(inbox, turns, lambda stored: Output())
+    senders = [f"whatsapp:+35193000000{i}" for i in range(3)]
+    _known_sender(inbox, *(sender.removeprefix("whatsapp:") for sender in senders))
     try:
         assert await runtime.start(on_new_message) == 0
-        senders = [f"whatsapp:+35193000000{i}" for i in range(3)]
         for n in range(3):
             for i, sender in enumerate(senders):
                 assert await runtime.accept(_message(f"SM{i}{n}", sender=sender, text=str(n)))
@@ -471,6 +486,7 @@ async def test_a_turn_waits_to_begin_while_a_webhook_waits_for_its_answer(inbox)
             await asyncio.sleep(0.05)
 
     runtime = _runtime(inbox, turns, lambda stored: CollectingOutputChannel())
+    _known_sender(inbox)
     try:
         await runtime.start(on_new_message)
         with runtime.acknowledging():  # another webhook is still being answered
