@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -560,7 +561,7 @@ class RasaProcess:
             "  send_backoff_s: 0.05\n"
         )
         if rest:
-            credentials += "rest:\n"
+            credentials += "connectors.local.LocalInput:\n"
         (self.workdir / "credentials.yml").write_text(credentials)
         (self.workdir / "endpoints.yml").write_text(
             f'action_endpoint:\n  url: "{action_url}"\n  enable_selective_domain: true\n'
@@ -570,27 +571,41 @@ class RasaProcess:
     def webhook_url(self) -> str:
         return f"{self.public_url}/webhooks/whatsapp_twilio/webhook"
 
+    @property
+    def api_token(self) -> str:
+        """The HTTP API's token (the test run's generated one, unless the env sets another)."""
+        from misybot.settings import Settings
+
+        return Settings.from_environ({**os.environ, **self.env}).api_token
+
     def start(self, timeout: float = 120.0) -> RasaProcess:
         import os
         import subprocess
         import sys
         import urllib.request
-        from pathlib import Path
 
-        rasa = str(Path(sys.executable).with_name("rasa"))
-        env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {
+            **os.environ,
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            # The tests' action server waits up to 30 s for an agent before "working on it".
+            "MISYBOT_CHANNEL_TURN_BUDGET_S": "120",
+        }
         env.update(self.env)
         self.log = open(self.workdir / f"rasa-{time.time_ns()}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
-                rasa,
-                "run",
+                sys.executable,
+                "-m",
+                "connectors.serve",  # ``rasa run``, the HTTP API behind the installation's token
                 "--model",
                 str(self.model),
                 "--endpoints",
                 str(self.workdir / "endpoints.yml"),
                 "--credentials",
                 str(self.workdir / "credentials.yml"),
+                "--interface",
+                "127.0.0.1",
                 "--port",
                 str(self.port),
                 "--quiet",
@@ -657,7 +672,7 @@ def action_server(env: dict[str, str] | None = None):
     process = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
         cwd=Path(__file__).resolve().parents[1],
-        env=env,
+        env={"SANIC_HOST": "127.0.0.1", **(os.environ if env is None else env)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

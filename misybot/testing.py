@@ -5,6 +5,7 @@ Both are built by the real Alembic migrations, so every test also exercises them
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import subprocess
@@ -299,3 +300,35 @@ def worker_process(
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def seeded_database_url(folder: Path) -> str:
+    """A Rasa server's own SQLite database (inbox, outbox, mailbox positions) with the demo
+    users in it, as in production where one database holds both: the channel runtime links each
+    message to its sender's user when it stores it. Its own file, because sharing the action
+    server's would make each wait on the other's writes."""
+    url = f"sqlite:///{folder / 'inbox.db'}"
+    misybot = Path(sys.executable).with_name("misybot")
+    environment = {**os.environ, "MISYBOT_DATABASE_URL": url}
+    subprocess.run([str(misybot), "demo", "seed"], env=environment, check=True, capture_output=True)
+    return url
+
+
+def link_identities(urls: list[str], email: str, identities) -> None:
+    """Link ``(channel, address)`` identities to the user with ``email`` in each database (the
+    action server's and a Rasa server's hold the same users in tests, one database in
+    production)."""
+    from misybot.db.engine import create_db_engine
+    from misybot.db.models import ChannelIdentity, User
+    from misybot.db.session import make_session_factory, session_scope
+
+    for url in urls:
+        # Other processes write to these too: take SQLite's write lock up front so this
+        # read-then-write waits its turn instead of failing at once.
+        engine = create_db_engine(url)
+        immediate = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with session_scope(make_session_factory(immediate)) as session:
+            user = session.execute(select(User).where(User.email == email)).scalar_one()
+            for channel, address in identities:
+                session.add(ChannelIdentity(user_id=user.id, channel=channel, address=address))
+        engine.dispose()

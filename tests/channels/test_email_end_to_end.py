@@ -5,9 +5,6 @@ data, and the reply arrives at an aiosmtpd server with AUTH."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from misybot.db.models import ConversationMessage, EmailOutbox, MailboxCursor
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
 from misybot.store.tenancy import actor_for_identity
+from misybot.testing import seeded_database_url
 
 pytestmark = [
     pytest.mark.rasa_model,
@@ -48,13 +46,7 @@ def smtp():
 
 @pytest.fixture(scope="module")
 def inbox_database_url(tmp_path_factory) -> str:
-    """The Rasa server's own database (inbox, outbox, mailbox positions), with the demo users:
-    sharing the action server's SQLite file would make each wait on the other's writes."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('email-inbox') / 'inbox.db'}"
-    misybot = Path(sys.executable).with_name("misybot")
-    environment = {**os.environ, "MISYBOT_DATABASE_URL": url}
-    subprocess.run([str(misybot), "demo", "seed"], env=environment, check=True, capture_output=True)
-    return url
+    return seeded_database_url(tmp_path_factory.mktemp("email-inbox"))
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +285,9 @@ async def test_trigger_intent_mails_the_user_in_their_latest_thread(rasa, smtp):
     before = len(smtp.delivered_to(MARTA))
     async with (
         aiohttp.ClientSession() as session,
-        session.post(url, json={"name": "greet", "entities": {}}) as response,
+        session.post(
+            url, json={"name": "greet", "entities": {}}, params={"token": rasa.api_token}
+        ) as response,
     ):
         assert response.status == 200
     replies = await smtp.wait_for(MARTA, before + 1)

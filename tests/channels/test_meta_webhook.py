@@ -23,10 +23,10 @@ from connectors.testing import (
     whatsapp_webhook,
 )
 from misybot.db.engine import create_db_engine
-from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage, User
+from misybot.db.models import ConversationMessage, OutboundMessage
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
-from misybot.testing import migrated_sqlite
+from misybot.testing import link_identities, seeded_database_url
 
 pytestmark = pytest.mark.rasa_model
 
@@ -43,9 +43,9 @@ CHANNELS = ("whatsapp_cloud", "messenger", "instagram")
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory):
-    path = tmp_path_factory.mktemp("meta-inbox") / "inbox.db"
-    engine = migrated_sqlite(path)
-    yield engine, f"sqlite:///{path}"
+    url = seeded_database_url(tmp_path_factory.mktemp("meta-inbox"))
+    engine = create_db_engine(url)
+    yield engine, url
     engine.dispose()
 
 
@@ -78,25 +78,19 @@ def credentials(graph_url: str) -> str:
 
 # Senders whose questions reach company data: registered to a demo operator (hub persona) in
 # the database the action server reads; every other sender of these tests is unregistered.
-REGISTERED = {
-    Channel.WHATSAPP: "+351910000201",
-    Channel.INSTAGRAM: "7002000000000001",
-}
+TIAGO = "tiago.ferreira@misy-demo.example"
+REGISTERED = (
+    (Channel.WHATSAPP, "+351910000201"),
+    (Channel.WHATSAPP, "+351910000202"),
+    (Channel.INSTAGRAM, "7002000000000001"),
+    (Channel.MESSENGER, "6002000000000002"),
+    (Channel.MESSENGER, "6002000000000004"),
+)
 
 
 @pytest.fixture(scope="module")
-def registered(demo_database_url):
-    # The worker and the action server write to this database too: take SQLite's write lock
-    # up front so this read-then-write waits its turn instead of failing at once.
-    engine = create_db_engine(demo_database_url)
-    immediate = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-    with session_scope(make_session_factory(immediate)) as session:
-        user = session.execute(
-            select(User).where(User.email == "tiago.ferreira@misy-demo.example")
-        ).scalar_one()
-        for channel, address in REGISTERED.items():
-            session.add(ChannelIdentity(user_id=user.id, channel=channel, address=address))
-    engine.dispose()
+def registered(demo_database_url, database):
+    link_identities([demo_database_url, database[1]], TIAGO, REGISTERED)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +144,10 @@ async def tracker(server: RasaProcess, sender: str, turns: int, timeout: float =
     the replies went out, so a reply at the stand-in comes a moment before its turn is saved."""
     async with aiohttp.ClientSession() as session:
         for _ in range(int(timeout / 0.05)):
-            async with session.get(f"{server.url}/conversations/{sender}/tracker") as response:
+            async with session.get(
+                f"{server.url}/conversations/{sender}/tracker",
+                params={"token": server.api_token},
+            ) as response:
                 state = await response.json()
             events = state["events"]
             handled = sum(event["event"] == "user" for event in events)
@@ -543,7 +540,9 @@ async def test_trigger_intent_reaches_the_user_on_each_channel(rasa, graph, chan
     url = f"{rasa.url}/conversations/{recipient}/trigger_intent?output_channel={channel}"
     async with (
         aiohttp.ClientSession() as session,
-        session.post(url, json={"name": "greet", "entities": {}}) as response,
+        session.post(
+            url, json={"name": "greet", "entities": {}}, params={"token": rasa.api_token}
+        ) as response,
     ):
         assert response.status == 200
     (reply,) = await graph.wait_for(recipient, 1)

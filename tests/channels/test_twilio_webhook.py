@@ -4,6 +4,7 @@ received by a local stand-in for api.twilio.com, the inbox in a real SQLite data
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +21,8 @@ from misybot.db.models import (
     User,
 )
 from misybot.db.session import make_session_factory, session_scope
-from misybot.testing import migrated_sqlite
+from misybot.enums import Channel
+from misybot.testing import link_identities, seeded_database_url
 
 pytestmark = pytest.mark.rasa_model
 
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 BOT = "whatsapp:+14155238886"
+WINDOW_S = 4  # the rate limit's window here: ten messages per sender in it
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +42,24 @@ def twilio():
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory):
-    path = tmp_path_factory.mktemp("inbox") / "inbox.db"
-    engine = migrated_sqlite(path)
-    yield engine, f"sqlite:///{path}"
+    url = seeded_database_url(tmp_path_factory.mktemp("inbox"))
+    engine = create_db_engine(url)
+    yield engine, url
     engine.dispose()
 
 
 @pytest.fixture(scope="module")
-def rasa(model_path, action_server_url, twilio, database, tmp_path_factory):
+def registered(demo_database_url, database):
+    """Numbers of these tests that reach company data: Tiago's (hub voice), besides the demo's."""
+    numbers = ("+351910000003", "+351919990001")
+    identities = [(Channel.WHATSAPP, number) for number in numbers]
+    link_identities(
+        [demo_database_url, database[1]], "tiago.ferreira@misy-demo.example", identities
+    )
+
+
+@pytest.fixture(scope="module")
+def rasa(model_path, action_server_url, worker, twilio, database, registered, tmp_path_factory):
     server = RasaProcess(
         root=ROOT,
         workdir=tmp_path_factory.mktemp("rasa"),
@@ -56,7 +69,10 @@ def rasa(model_path, action_server_url, twilio, database, tmp_path_factory):
         account_sid=ACCOUNT_SID,
         auth_token=AUTH_TOKEN,
         public_url="https://misybot.example.com",
-        env={"MISYBOT_DATABASE_URL": database[1]},
+        env={
+            "MISYBOT_DATABASE_URL": database[1],
+            "MISYBOT_CHANNEL_RATE_WINDOW_S": str(WINDOW_S),
+        },
     )
     server.start()
     yield server
@@ -243,23 +259,43 @@ async def test_media_without_text_and_a_location_are_accepted(rasa, twilio, data
     assert {row.status for row in rows} <= {"processed"}
 
 
-async def test_fifteen_messages_in_a_minute_process_ten_and_send_one_notice(rasa, twilio, database):
+async def test_over_the_rate_limit_messages_are_answered_in_order_in_later_windows(
+    rasa, twilio, database
+):
+    """Ten per window (4 s here), two windows of backlog: 35 messages in a burst are 30
+    answered in their order over three windows, 5 refused; one notice says each, truthfully."""
     sender = "whatsapp:+351910000006"
-    for _ in range(15):
-        fields = inbound_form(sender, "hi", account_sid=ACCOUNT_SID)
+    for index in range(35):
+        fields = inbound_form(sender, f"hi {index}", account_sid=ACCOUNT_SID)
         assert (await post(rasa, fields))[0] == 200
     rows = await wait_until(
         lambda: (
             (r := stored(database[0], sender))
-            and sum(m.status == "processed" for m in r) == 10
+            and sum(m.status == "processed" for m in r) == 30
             and r
         ),
-        timeout=40,
+        timeout=90,
     )
-    assert [row.status for row in rows] == ["processed"] * 10 + ["rate_limited"] * 5
-    await asyncio.sleep(0.5)
-    notices = [m for m in twilio.delivered_to(sender) if "faster than" in (m.one("Body") or "")]
-    assert len(notices) == 1
+    assert [row.status for row in rows] == ["processed"] * 30 + ["rate_limited"] * 5
+    answered = sorted(rows[:30], key=lambda row: row.processed_at)
+    assert [row.body for row in answered] == [f"hi {index}" for index in range(30)]
+    # The last ten waited for the third window.
+    assert rows[29].processed_at - rows[0].processed_at >= timedelta(seconds=2 * WINDOW_S - 1)
+    notices = await wait_until(
+        lambda: (
+            (
+                found := [
+                    m.one("Body")
+                    for m in twilio.delivered_to(sender)
+                    if "faster than" in (m.one("Body") or "") or "skip" in (m.one("Body") or "")
+                ]
+            )
+            and len(found) == 2
+            and found
+        )
+    )
+    assert "I'll answer the rest in order" in notices[0] and "no need to resend" in notices[0]
+    assert "please send it again" in notices[1]
 
 
 async def test_transient_twilio_errors_are_retried_and_counted(rasa, twilio, database):
@@ -329,7 +365,9 @@ async def test_trigger_intent_reaches_the_whatsapp_user(rasa, twilio):
     url = f"{rasa.url}/conversations/{sender}/trigger_intent?output_channel=whatsapp_twilio"
     async with (
         aiohttp.ClientSession() as session,
-        session.post(url, json={"name": "greet", "entities": {}}) as response,
+        session.post(
+            url, json={"name": "greet", "entities": {}}, params={"token": rasa.api_token}
+        ) as response,
     ):
         assert response.status == 200
     (reply,) = await twilio.wait_for(sender, 1)
