@@ -65,13 +65,14 @@ lint: install ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install train ## Latency: inventory agent, a whole turn (with/without TED), queue, webhooks, mail
+bench: install train ## Latency: agent, turn (with/without TED), queue, webhooks, mail, huge messages
 	$(BIN)/python bench/inventory_agent.py
 	$(BIN)/python bench/turn.py --model $(MODEL) --with-ted
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/webhook.py --model $(MODEL)
 	$(BIN)/python bench/meta_webhook.py --model $(MODEL)
 	$(BIN)/python bench/mail_transport.py
+	$(BIN)/python bench/abuse.py --model $(MODEL)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	@scripts/lock.sh

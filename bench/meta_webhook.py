@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path[:0] = [str(ROOT)]
 sys.path.append(str(ROOT / "bench"))
-from webhook import percentile  # noqa: E402  (bench/webhook.py)
+from webhook import USER, percentile  # noqa: E402  (bench/webhook.py)
 
 from connectors.testing import (  # noqa: E402
     GraphStandIn,
@@ -36,9 +36,8 @@ from connectors.testing import (  # noqa: E402
     whatsapp_message,
     whatsapp_webhook,
 )
-from misybot.testing import (  # noqa: E402
-    migrated_sqlite,  # noqa: E402
-)
+from misybot.enums import Channel  # noqa: E402
+from misybot.testing import link_identities, seeded_database_url  # noqa: E402
 
 VERSION = "v23.0"
 APP_SECRET = "bench-app-secret"
@@ -144,11 +143,15 @@ def main() -> None:
     server = None
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         try:
-            database = Path(scratch) / "inbox.db"
-            migrated_sqlite(database).dispose()
+            database_url = seeded_database_url(Path(scratch))
+            # Every sender is a registered user: a sender nobody is linked to is answered
+            # without NLU, which is not the load this measures.
+            wa_ids = ["19990000000", *(f"1555{i:07d}" for i in range(args.senders))]
+            wa_ids += [f"1666{i:07d}" for i in range(args.batch)]
+            link_identities([database_url], USER, [(Channel.WHATSAPP, f"+{n}") for n in wa_ids])
             # The action server reads the same store the channel writes (senders, users).
             action_url = stack.enter_context(
-                action_server({**os.environ, "MISYBOT_DATABASE_URL": f"sqlite:///{database}"})
+                action_server({**os.environ, "MISYBOT_DATABASE_URL": database_url})
             )
             server = RasaProcess(
                 root=ROOT,
@@ -158,7 +161,7 @@ def main() -> None:
                 credentials=credentials(graph.url),
                 health_channel="whatsapp_cloud",
                 env={
-                    "MISYBOT_DATABASE_URL": f"sqlite:///{database}",
+                    "MISYBOT_DATABASE_URL": database_url,
                     "MISYBOT_CHANNEL_RATE_LIMIT": "100000",
                 },
             ).start()

@@ -40,17 +40,31 @@ from connectors.testing import (  # noqa: E402
     inbound_form,
     signed_request,
 )
+from misybot.enums import Channel  # noqa: E402
 from misybot.testing import (  # noqa: E402
     DEFAULT_POSTGRES_URL,
-    migrated_sqlite,
+    link_identities,
     postgres_schema,
     postgres_unavailable,
+    seed_demo,
+    seeded_database_url,
 )
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"
 MESSAGE = "hi"
 BURST_SENDER = "whatsapp:+19999999999"
+USER = "ana.ribeiro@misy-demo.example"  # every sender is her (each number its own conversation)
+
+
+def numbers(senders: int) -> list[str]:
+    """Every WhatsApp number the bench writes from (see ``Bench``)."""
+    return [
+        "+10000000000",
+        BURST_SENDER.removeprefix("whatsapp:"),
+        *(f"+1555{index:07d}" for index in [*range(senders), 10_000]),
+        *(f"+1666{index:07d}" for index in range(senders)),
+    ]
 
 
 class CpuMeter:
@@ -125,7 +139,7 @@ class Bench:
             if len(arrived) >= (turn + 1) * per_turn:
                 replies.append((arrived[(turn + 1) * per_turn - 1].at - started) * 1000)
 
-    async def rest_turns(self, count: int, sender: str = "rest") -> list[float]:
+    async def rest_turns(self, count: int, sender: str = f"{USER}~rest") -> list[float]:
         timings = []
         for _ in range(count):
             started = time.perf_counter()
@@ -189,7 +203,7 @@ async def run(args, server: RasaProcess, twilio: TwilioStandIn) -> str:
         rest_loaded: list[float] = []
         cpu_started = cpu.read()
         for timings in await asyncio.gather(
-            *(bench.rest_turns(args.messages, f"rest-{i}") for i in range(args.senders))
+            *(bench.rest_turns(args.messages, f"{USER}~rest-{i}") for i in range(args.senders))
         ):
             rest_loaded += timings
         rest_cpu = cpu.since(cpu_started, total)
@@ -276,10 +290,13 @@ def main() -> None:
                 with engine.connect() as connection:
                     schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
                 database_url = f"{DEFAULT_POSTGRES_URL}?options=-csearch_path%3D{schema}"
+                seed_demo(database_url)
             else:
-                database = Path(scratch) / "inbox.db"
-                migrated_sqlite(database).dispose()
-                database_url = f"sqlite:///{database}"
+                database_url = seeded_database_url(Path(scratch))
+            # Every sender is a registered user, as on REST: the same work on both channels
+            # (a sender nobody is linked to would be answered without NLU).
+            senders = [(Channel.WHATSAPP, number) for number in numbers(args.senders)]
+            link_identities([database_url], USER, senders)
             # The action server reads the same store the channel writes (senders, users).
             action_url = stack.enter_context(
                 action_server({**os.environ, "MISYBOT_DATABASE_URL": database_url})

@@ -682,3 +682,41 @@ def action_server(env: dict[str, str] | None = None):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def every_channel_credentials(
+    *,
+    graph_url: str,
+    twilio_url: str,
+    smtp_port: int,
+    secrets: dict[str, str],
+    public_url: str,
+    bot_email: str,
+    meta_ids: tuple[str, str, str],
+) -> str:
+    """``credentials.yml`` with every channel configured, pointed at local stand-ins:
+    ``secrets`` holds account_sid, auth_token, app_secret, mailgun_signing_key and
+    whatsapp/messenger/instagram_token; ``meta_ids`` the phone number, Page and Instagram ids."""
+    phone_number_id, page_id, instagram_id = meta_ids
+    meta = (
+        f'  app_secret: "{secrets["app_secret"]}"\n  verify_token: "verify"\n'
+        f'  api_url: "{graph_url}"\n  api_version: "v23.0"\n  send_backoff_s: 0.05\n'
+    )
+    return (
+        "connectors.local.LocalInput:\n"
+        "connectors.twilio_whatsapp.TwilioWhatsAppInput:\n"
+        f'  account_sid: "{secrets["account_sid"]}"\n  auth_token: "{secrets["auth_token"]}"\n'
+        f'  whatsapp_number: "+14155238886"\n  public_url: "{public_url}"\n'
+        f'  api_url: "{twilio_url}"\n  send_backoff_s: 0.05\n'
+        f"connectors.meta.WhatsAppCloudInput:\n{meta}"
+        f'  access_token: "{secrets["whatsapp_token"]}"\n  phone_number_id: "{phone_number_id}"\n'
+        f"connectors.meta.MessengerInput:\n{meta}"
+        f'  access_token: "{secrets["messenger_token"]}"\n  page_id: "{page_id}"\n'
+        f"connectors.meta.InstagramInput:\n{meta}"
+        f'  access_token: "{secrets["instagram_token"]}"\n'
+        f'  instagram_account_id: "{instagram_id}"\n'
+        "connectors.email.EmailInput:\n"
+        f'  address: "{bot_email}"\n  smtp_host: "127.0.0.1"\n  smtp_port: {smtp_port}\n'
+        '  smtp_security: "none"\n  smtp_password: "smtp-secret"\n'
+        f'  mailgun_signing_key: "{secrets["mailgun_signing_key"]}"\n  send_backoff_s: 0.2\n'
+    )

@@ -302,15 +302,20 @@ def worker_process(
         process.wait(timeout=20)
 
 
+def seed_demo(url: str) -> None:
+    """The demo companies and users in the (migrated or new) database at ``url``."""
+    misybot = Path(sys.executable).with_name("misybot")
+    environment = {**os.environ, "MISYBOT_DATABASE_URL": url}
+    subprocess.run([str(misybot), "demo", "seed"], env=environment, check=True, capture_output=True)
+
+
 def seeded_database_url(folder: Path) -> str:
     """A Rasa server's own SQLite database (inbox, outbox, mailbox positions) with the demo
     users in it, as in production where one database holds both: the channel runtime links each
     message to its sender's user when it stores it. Its own file, because sharing the action
     server's would make each wait on the other's writes."""
     url = f"sqlite:///{folder / 'inbox.db'}"
-    misybot = Path(sys.executable).with_name("misybot")
-    environment = {**os.environ, "MISYBOT_DATABASE_URL": url}
-    subprocess.run([str(misybot), "demo", "seed"], env=environment, check=True, capture_output=True)
+    seed_demo(url)
     return url
 
 

@@ -36,6 +36,7 @@ from connectors.testing import (
     RasaProcess,
     TwilioStandIn,
     action_server,
+    every_channel_credentials,
     inbound_form,
     messaging_event,
     messaging_webhook,
@@ -68,6 +69,13 @@ REST_TOKEN = "rest-token-abuse"
 PUBLIC_URL = "https://misybot.example.com"
 BOT_EMAIL = "bot@misy.example"
 TOKENS = {"whatsapp": "wa-token", "messenger": "page-token", "instagram": "ig-token"}
+SECRETS = {
+    "account_sid": ACCOUNT_SID,
+    "auth_token": AUTH_TOKEN,
+    "app_secret": APP_SECRET,
+    "mailgun_signing_key": SIGNING_KEY,
+    **{f"{name}_token": token for name, token in TOKENS.items()},
+}
 
 ANA_EMAIL = "ana.ribeiro@misy-demo.example"  # admin, navigator
 MARTA_EMAIL = "marta.costa@misy-demo.example"  # operator, streamliner
@@ -78,30 +86,6 @@ TIAGO_CLOUD, TIAGO_CLOUD_TOO = "351910000301", "351910000302"
 TIAGO_MESSENGER, TIAGO_INSTAGRAM = "6003000000000001", "7003000000000001"
 NOT_REGISTERED = "You are not registered with MisyBot yet"
 STOCK_ANSWER = "**WID-220 — blue widgets**"  # the start of Ana's (navigator) stock answer
-
-
-def credentials(graph_url: str, twilio_url: str, smtp_port: int) -> str:
-    meta = (
-        f'  app_secret: "{APP_SECRET}"\n  verify_token: "verify"\n'
-        f'  api_url: "{graph_url}"\n  api_version: "{VERSION}"\n  send_backoff_s: 0.05\n'
-    )
-    return (
-        "connectors.local.LocalInput:\n"
-        "connectors.twilio_whatsapp.TwilioWhatsAppInput:\n"
-        f'  account_sid: "{ACCOUNT_SID}"\n  auth_token: "{AUTH_TOKEN}"\n'
-        f'  whatsapp_number: "+14155238886"\n  public_url: "{PUBLIC_URL}"\n'
-        f'  api_url: "{twilio_url}"\n  send_backoff_s: 0.05\n'
-        f'connectors.meta.WhatsAppCloudInput:\n{meta}  access_token: "{TOKENS["whatsapp"]}"\n'
-        f'  phone_number_id: "{payloads.PHONE_NUMBER_ID}"\n'
-        f'connectors.meta.MessengerInput:\n{meta}  access_token: "{TOKENS["messenger"]}"\n'
-        f'  page_id: "{payloads.PAGE_ID}"\n'
-        f'connectors.meta.InstagramInput:\n{meta}  access_token: "{TOKENS["instagram"]}"\n'
-        f'  instagram_account_id: "{payloads.IG_ACCOUNT_ID}"\n'
-        "connectors.email.EmailInput:\n"
-        f'  address: "{BOT_EMAIL}"\n  smtp_host: "127.0.0.1"\n  smtp_port: {smtp_port}\n'
-        '  smtp_security: "none"\n  smtp_password: "smtp-secret"\n'
-        f'  mailgun_signing_key: "{SIGNING_KEY}"\n  send_backoff_s: 0.2\n'
-    )
 
 
 class Stack:
@@ -186,7 +170,15 @@ def stack(request, model_path, tmp_path_factory):
             workdir=folder / "rasa",
             model=model_path,
             action_url=action_url,
-            credentials=credentials(graph.url, twilio.url, smtp.port),
+            credentials=every_channel_credentials(
+                graph_url=graph.url,
+                twilio_url=twilio.url,
+                smtp_port=smtp.port,
+                secrets=SECRETS,
+                public_url=PUBLIC_URL,
+                bot_email=BOT_EMAIL,
+                meta_ids=(payloads.PHONE_NUMBER_ID, payloads.PAGE_ID, payloads.IG_ACCOUNT_ID),
+            ),
             health_channel="rest",
             public_url=PUBLIC_URL,
             env={
