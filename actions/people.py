@@ -86,7 +86,11 @@ async def identify(tracker: Tracker) -> Sender:
     """The sender of this conversation and, if registered, their actor (read fresh each time)."""
     verified = verified_sender(tracker)
     local = get_settings().local_identities
-    return await db(resolve_sender, verified, local, tracker.sender_id)
+    # What to show someone nobody verified: the address their channel saw (unverified, but
+    # shown only to them), else the conversation id.
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    shown = metadata.get("address") if isinstance(metadata.get("address"), str) else None
+    return await db(resolve_sender, verified, local, shown or tracker.sender_id)
 
 
 def profile_events(tracker: Tracker, sender: Sender) -> list[EventType]:

@@ -64,7 +64,7 @@ def local_message(sender: str, text: str, output: OutputChannel, named: bool = T
     is (``named``: allowed to name a user) or, if not, carrying no text for the NLU. In-process
     tools (the transcript, benches, tests) hand ``agent.handle_message`` the same."""
     conversation = conversation_id(sender)
-    metadata: dict[str, Any] = {"transport": CHANNEL_NAME}
+    metadata: dict[str, Any] = {"transport": CHANNEL_NAME, "address": local_address(sender)}
     if named:
         verified = VerifiedSender(conversation, LOCAL, local_address(sender))
         metadata[METADATA_KEY] = verified.signed(get_settings().signing_key)
