@@ -15,10 +15,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.orchestration import control, payload_command, run_command
+from actions.orchestration import command_text, control, payload_command, run_command
 from actions.people import db, identify, profile_events
 from misybot.agents.reports import get_report
-from misybot.commands import BY_INTENT, TOPICS, help_lines
+from misybot.commands import BY_INTENT, COMMANDS, TOPICS, help_lines
 from misybot.errors import NotFound
 from misybot.identity import Sender
 from misybot.permissions import PermissionDenied
@@ -40,17 +40,6 @@ ENTITY_SLOTS = (
     "supplier_ref",
 )
 WEEK_S = 7 * 24 * 3600  # SCHEDULE on a report: the same report every week
-ALERT_REF_KINDS = {
-    "critical": "severity",
-    "high": "severity",
-    "medium": "severity",
-    "low": "severity",
-    "low_stock": "category",
-    "out_of_stock": "category",
-    "overstock": "category",
-    "late_delivery": "category",
-    "supplier": "category",
-}
 
 
 def not_registered(dispatcher: CollectingDispatcher, sender: Sender) -> list[EventType]:
@@ -77,12 +66,13 @@ class RegisteredUserAction(Action, ABC):
 
 
 class CommandAction(Action, ABC):
-    """Base of the command actions: who is asking, what they asked, then the agent."""
+    """A command of ``misybot.commands``: who is asking, what they asked, then its agent. One
+    subclass per row of the table (``COMMAND_ACTIONS``), named after its intent."""
 
     @property
     @abstractmethod
     def command(self) -> str:
-        """The intent this action answers (subclasses set it as a class attribute)."""
+        """The intent this action answers (each subclass sets it as a class attribute)."""
 
     def name(self) -> str:
         return f"action_{self.command}"
@@ -102,34 +92,24 @@ class CommandAction(Action, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, parameters: dict[str, Any]
     ) -> list[EventType]:
         """Run the command for ``parameters`` (slots, or a follow-up's payload)."""
+        spec = BY_INTENT[self.command]
         sender = await identify(tracker)
         profile = profile_events(tracker, sender)
         if not sender.registered:
             return profile + not_registered(dispatcher, sender)
+        if spec.run is None:  # run_agent / stop_agent / agent_status
+            await control(dispatcher, tracker, sender, self.command, parameters.get("agent_type"))
+            return profile + [SlotSet("topic", spec.topic)]
+        entities = spec.entities(
+            parameters, _dates(tracker) if spec.dates else None, command_text(tracker, spec.intent)
+        )
         rendered = await run_command(
-            dispatcher,
-            tracker,
-            sender,
-            command=self.command,
-            entities=self.entities(tracker, parameters),
-            shown=parameters,
+            dispatcher, tracker, sender, command=self.command, entities=entities, shown=parameters
         )
         return profile + rendered
 
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        """What the agent's request is built from (the slots, by default)."""
-        return dict(parameters)
 
-
-def _item(entities: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """The forms' ``item`` is a SKU or a product name: the agents try it as a SKU, then a name."""
-    item = parameters.get("item")
-    if item and not entities.get("sku") and not entities.get("product"):
-        entities.update(sku=item, product=item)
-    return entities
-
-
-def _dates(tracker: Tracker, entities: dict[str, Any]) -> dict[str, Any]:
+def _dates(tracker: Tracker) -> dict[str, str] | None:
     """The period the normaliser resolved on the latest ``date_range`` entity of the command."""
     for event in reversed(tracker.events):
         if event.get("event") != "user":
@@ -140,136 +120,19 @@ def _dates(tracker: Tracker, entities: dict[str, Any]) -> dict[str, Any]:
             if e.get("entity") == "date_range" and e.get("start_date")
         ]
         if found:
-            return {
-                **entities,
-                "start_date": found[-1]["start_date"],
-                "end_date": found[-1]["end_date"],
-            }
-    return entities
+            return {"start_date": found[-1]["start_date"], "end_date": found[-1]["end_date"]}
+    return None
 
 
-class ActionCheckInventory(CommandAction):
-    command = "check_inventory"
-
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        entities = {k: parameters[k] for k in ("sku", "product", "location") if k in parameters}
-        return _item(entities, parameters)
-
-
-class ActionReorderStock(CommandAction):
-    command = "reorder_stock"
-
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        keys = ("sku", "product", "quantity", "supplier", "location")
-        return _item({k: parameters[k] for k in keys if k in parameters}, parameters)
-
-
-class ActionUpdateStock(CommandAction):
-    command = "update_stock"
-
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        keys = ("sku", "product", "quantity", "location")
-        return _item({k: parameters[k] for k in keys if k in parameters}, parameters)
-
-
-class ActionViewAlerts(CommandAction):
-    command = "view_alerts"
-
-
-class _AlertChange(CommandAction):
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        entities = {
-            k: parameters[k]
-            for k in ("alert_id", "severity", "category", "location", "sku")
-            if k in parameters
-        }
-        reference = str(parameters.get("alert_ref") or "").strip().lstrip("#")
-        if reference and not ({"alert_id", "severity", "category"} & entities.keys()):
-            if reference.isdigit():
-                entities["alert_id"] = reference
-            elif reference in ALERT_REF_KINDS:
-                entities[ALERT_REF_KINDS[reference]] = reference
-        return entities
-
-
-class ActionAcknowledgeAlert(_AlertChange):
-    command = "acknowledge_alert"
-
-
-class ActionResolveAlert(_AlertChange):
-    command = "resolve_alert"
-
-
-class ActionGenerateReport(CommandAction):
-    command = "generate_report"
-
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        return _dates(tracker, {"report_type": parameters.get("report_type")})
-
-
-class ActionViewMetrics(CommandAction):
-    command = "view_metrics"
-
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        return _dates(tracker, {})
-
-
-class ActionDailyDigest(CommandAction):
-    command = "daily_digest"
-
-
-class ActionCheckSupplier(CommandAction):
-    command = "check_supplier"
-
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        entities = {k: parameters[k] for k in ("supplier", "sku", "product") if k in parameters}
-        reference = parameters.get("supplier_ref")
-        if reference and not entities:
-            # The form's answer: a supplier's name, or a product whose suppliers to list.
-            entities = {"supplier": reference}
-        return entities
-
-
-class ActionSupplierPerformance(CommandAction):
-    command = "supplier_performance"
-
-    def entities(self, tracker: Tracker, parameters: dict[str, Any]) -> dict[str, Any]:
-        return _dates(tracker, {k: parameters[k] for k in ("supplier",) if k in parameters})
-
-
-class _AgentControl(CommandAction):
-    async def execute(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, parameters: dict[str, Any]
-    ) -> list[EventType]:
-        sender = await identify(tracker)
-        profile = profile_events(tracker, sender)
-        if not sender.registered:
-            return profile + not_registered(dispatcher, sender)
-        await control(dispatcher, tracker, sender, self.command, parameters.get("agent_type"))
-        return profile + [SlotSet("topic", BY_INTENT[self.command].topic)]
-
-
-class ActionRunAgent(_AgentControl):
-    command = "run_agent"
-
-
-class ActionStopAgent(_AgentControl):
-    command = "stop_agent"
-
-
-class ActionAgentStatus(_AgentControl):
-    command = "agent_status"
+def _action_class(intent: str) -> type[CommandAction]:
+    """``check_inventory`` → ``ActionCheckInventory`` (what rasa_sdk registers)."""
+    name = "Action" + "".join(part.title() for part in intent.split("_"))
+    return type(name, (CommandAction,), {"command": intent, "__module__": __name__})
 
 
 COMMAND_ACTIONS: dict[str, type[CommandAction]] = {
-    cls.command: cls
-    for cls in (
-        ActionCheckInventory, ActionReorderStock, ActionUpdateStock, ActionViewAlerts,
-        ActionAcknowledgeAlert, ActionResolveAlert, ActionGenerateReport, ActionViewMetrics,
-        ActionDailyDigest, ActionCheckSupplier, ActionSupplierPerformance, ActionRunAgent,
-        ActionStopAgent, ActionAgentStatus,
-    )
-}  # fmt: skip
+    command.intent: _action_class(command.intent) for command in COMMANDS
+}
 
 
 class ActionHelp(RegisteredUserAction):

@@ -16,14 +16,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.people import db, db_write, identify, utter
-from misybot.commands import BY_INTENT
+from misybot.commands import BY_INTENT, reply_to
 from misybot.enums import ExecutionStatus
 from misybot.errors import MisybotError
 from misybot.identity import Sender
 from misybot.orchestrator import submit
 from misybot.orchestrator.queue import ExecutionView
 from misybot.permissions import PermissionDenied
-from misybot.replies import Reply, permission_variables, reply_for
+from misybot.replies import Reply, permission_variables
 from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,9 @@ async def run_command(
         utter(dispatcher, permission_reply(command, error))
         return []
     try:
-        submitted = await db_write(submit.submit, sender.actor, spec.agent_type, context)
+        submitted = await db_write(
+            submit.submit, sender.actor, spec.intent, context, spec.priority_key
+        )
         execution_id = submitted.execution_id
         deadline = time.monotonic() + get_settings().inline_deadline_s
         view, pause = None, FIRST_POLL_S
@@ -222,7 +224,7 @@ def render(dispatcher: CollectingDispatcher, view: ExecutionView) -> list[EventT
         )
         return []
     key = command if command in BY_INTENT else view.agent_type
-    reply = reply_for(key, view.result or {})
+    reply = reply_to(key, view.result or {})
     utter(dispatcher, reply)
     spec = BY_INTENT.get(key)
     events: list[EventType] = [SlotSet("topic", spec.topic if spec else "alerts")]

@@ -33,12 +33,15 @@ class Reply:
     buttons: list[dict[str, str]] = field(default_factory=list)
 
 
-def reply_for(command: str, result: Mapping[str, Any]) -> Reply:
-    """The reply to ``command``'s agent ``result`` (business refusals included)."""
+ReplyBuilder = Callable[[Mapping[str, Any]], Reply]
+
+
+def reply_for(command: str, result: Mapping[str, Any], build: ReplyBuilder) -> Reply:
+    """The reply to ``command``'s agent ``result``: ``build``'s, or a business refusal's."""
     outcome = result.get("outcome")
     if outcome:
         return _REFUSALS[outcome](command, result)
-    return _BUILDERS[command](result)
+    return build(result)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -77,7 +80,7 @@ def _common(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- inventory
-def _inventory(r: Mapping[str, Any]) -> Reply:
+def inventory_reply(r: Mapping[str, Any]) -> Reply:
     status = "overstock" if r.get("overstocked") else r["status"]
     locations = r.get("locations") or []
     last = r.get("last_reorder")
@@ -163,7 +166,7 @@ def _filter_words(flt: Mapping[str, Any]) -> str:
     return ", ".join(parts) if parts else "all"
 
 
-def _alerts(r: Mapping[str, Any]) -> Reply:
+def alerts_reply(r: Mapping[str, Any]) -> Reply:
     if "detail" in r:
         return _alert_detail(r["detail"])
     alerts = r.get("alerts") or []
@@ -239,7 +242,7 @@ def _alert_detail(a: Mapping[str, Any]) -> Reply:
     return Reply("utter_alert_detail", variables, buttons)
 
 
-def _alert_change(r: Mapping[str, Any]) -> Reply:
+def alert_change_reply(r: Mapping[str, Any]) -> Reply:
     changed = r.get("changed") or []
     unchanged = r.get("unchanged") or []
     variables = {
@@ -263,7 +266,7 @@ def _alert_change(r: Mapping[str, Any]) -> Reply:
 
 
 # --------------------------------------------------------------------------- reports & metrics
-def _report(r: Mapping[str, Any]) -> Reply:
+def report_reply(r: Mapping[str, Any]) -> Reply:
     summary = r.get("summary") or {}
     figures = [
         (key, value)
@@ -295,7 +298,7 @@ def _report(r: Mapping[str, Any]) -> Reply:
     return Reply("utter_report_ready", variables, buttons)
 
 
-def _metrics(r: Mapping[str, Any]) -> Reply:
+def metrics_reply(r: Mapping[str, Any]) -> Reply:
     by_severity = r.get("open_alerts_by_severity") or {}
     opening, closing = float(r["opening_stock_value"]), float(r["stock_value"])
     variables = {
@@ -321,7 +324,7 @@ def _metrics(r: Mapping[str, Any]) -> Reply:
     return Reply("utter_metrics", variables)
 
 
-def _digest(r: Mapping[str, Any]) -> Reply:
+def digest_reply(r: Mapping[str, Any]) -> Reply:
     due = r.get("orders_due") or []
     risks = r.get("top_risks") or []
     new_alerts = r.get("new_alerts") or []
@@ -391,7 +394,7 @@ def _score_line(s: Mapping[str, Any]) -> str:
     )
 
 
-def _suppliers(r: Mapping[str, Any]) -> Reply:
+def suppliers_reply(r: Mapping[str, Any]) -> Reply:
     suppliers = r.get("suppliers") or []
     first = suppliers[0]
     variables = {
@@ -418,7 +421,7 @@ def _suppliers(r: Mapping[str, Any]) -> Reply:
     return Reply("utter_supplier_info", variables)
 
 
-def _performance(r: Mapping[str, Any]) -> Reply:
+def performance_reply(r: Mapping[str, Any]) -> Reply:
     scores = r.get("scores") or []
     if not scores:
         return Reply("utter_supplier_performance_empty", {"start": r["start"], "end": r["end"]})
@@ -451,7 +454,7 @@ def _performance(r: Mapping[str, Any]) -> Reply:
     return Reply("utter_supplier_performance", variables)
 
 
-def _scan(r: Mapping[str, Any]) -> Reply:
+def scan_reply(r: Mapping[str, Any]) -> Reply:
     raised = r.get("raised") or []
     cleared = r.get("cleared") or []
     variables = {
@@ -467,7 +470,7 @@ def _scan(r: Mapping[str, Any]) -> Reply:
 
 
 # ------------------------------------------------------------------------------ stock changes
-def _reorder(r: Mapping[str, Any]) -> Reply:
+def reorder_reply(r: Mapping[str, Any]) -> Reply:
     variables = {
         "po_number": r["po_number"],
         "status": r["status"],
@@ -494,7 +497,7 @@ def _reorder(r: Mapping[str, Any]) -> Reply:
     return Reply("utter_reorder_created", variables)
 
 
-def _stock_update(r: Mapping[str, Any]) -> Reply:
+def stock_update_reply(r: Mapping[str, Any]) -> Reply:
     status = r["status"]
     variables = {
         "sku": r["sku"],
@@ -571,27 +574,9 @@ def permission_variables(command: str, role: str, allowed_roles: Iterable[str]) 
     }
 
 
-_BUILDERS: dict[str, Callable[[Mapping[str, Any]], Reply]] = {
-    "check_inventory": _inventory,
-    "view_alerts": _alerts,
-    "acknowledge_alert": _alert_change,
-    "resolve_alert": _alert_change,
-    "generate_report": _report,
-    "view_metrics": _metrics,
-    "daily_digest": _digest,
-    "check_supplier": _suppliers,
-    "supplier_performance": _performance,
-    "reorder_stock": _reorder,
-    "update_stock": _stock_update,
-    # Recurring runs started with run_agent, pushed when they finish.
-    "inventory_monitor": _scan,
-    "alert_generator": _scan,
-    "report_generator": _report,
-}
 _REFUSALS: dict[str, Callable[[str, Mapping[str, Any]], Reply]] = {
     "not_found": _not_found,
     "invalid_input": _invalid,
     "conflict": _conflict,
     "permission_denied": _denied,
 }
-COMMANDS = frozenset(_BUILDERS)

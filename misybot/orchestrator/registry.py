@@ -10,7 +10,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from misybot import clock
 from misybot.store.tenancy import Actor
 
 
@@ -86,178 +85,6 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def _entities(context: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(context.get("entities") or {})
-
-
-def _check_inventory(session, actor, context, run) -> dict:
-    from misybot.agents.inventory import InventoryQuery, check_inventory
-
-    e = _entities(context)
-    query = InventoryQuery(sku=e.get("sku"), product=e.get("product"), location=e.get("location"))
-    return to_json(check_inventory(session, actor, query))
-
-
-def _period(e: Mapping[str, Any], default_days: int) -> tuple[date, date]:
-    if e.get("start_date") and e.get("end_date"):
-        return date.fromisoformat(e["start_date"]), date.fromisoformat(e["end_date"])
-    today = clock.today()
-    return today - timedelta(days=default_days - 1), today
-
-
-def _generate_report(session, actor, context, run) -> dict:
-    from misybot.agents.reports import ReportRequest, generate_report
-    from misybot.settings import get_settings
-
-    e = _entities(context)
-    start, end = _period(e, default_days=7)
-    request = ReportRequest(report_type=e.get("report_type") or "inventory", start=start, end=end)
-    run.check()
-    return to_json(generate_report(session, actor, request, get_settings().reports_dir))
-
-
-def _reorder(session, actor, context, run) -> dict:
-    from misybot.agents.reorder import ReorderRequest, reorder
-
-    e = _entities(context)
-    request = ReorderRequest(
-        sku=e.get("sku"),
-        product=e.get("product"),
-        quantity=e.get("quantity"),
-        supplier=e.get("supplier"),
-        location=e.get("location"),
-        idempotency_key=run.idempotency_key,
-    )
-    return to_json(reorder(session, actor, request))
-
-
-def _scan_alerts(session, actor, context, run) -> dict:
-    from misybot.agents.alerts import AlertScanRequest, scan_alerts
-
-    return to_json(scan_alerts(session, actor, AlertScanRequest()))
-
-
-def _recurring_report(session, actor, context, run) -> dict:
-    """The scheduled report: the type asked for when it was scheduled (inventory by default),
-    over the seven days up to today."""
-    from misybot.agents.reports import ReportRequest, generate_report
-    from misybot.settings import get_settings
-
-    today = clock.today()
-    report_type = _entities(context).get("report_type") or "inventory"
-    request = ReportRequest(report_type=report_type, start=today - timedelta(days=6), end=today)
-    return to_json(generate_report(session, actor, request, get_settings().reports_dir))
-
-
-def _update_stock(session, actor, context, run) -> dict:
-    from misybot.agents.stock import StockUpdateRequest, update_stock
-    from misybot.nlu.stock_words import stock_change
-
-    e = _entities(context)
-    change = stock_change(context.get("text") or "")
-    request = StockUpdateRequest(
-        mode=change.mode,
-        kind=change.kind,
-        quantity=e.get("quantity"),
-        reason=change.reason,
-        sku=e.get("sku"),
-        product=e.get("product"),
-        location=e.get("location"),
-        idempotency_key=run.idempotency_key,
-    )
-    return to_json(update_stock(session, actor, request))
-
-
-def _alert_filter(e: Mapping[str, Any], **overrides):
-    from misybot.agents.alerts import AlertFilter
-    from misybot.enums import AlertCategory, AlertSeverity
-
-    severity = e.get("severity") if e.get("severity") in {s.value for s in AlertSeverity} else None
-    category = e.get("category") if e.get("category") in {c.value for c in AlertCategory} else None
-    return AlertFilter(
-        severity=AlertSeverity(severity) if severity else None,
-        category=AlertCategory(category) if category else None,
-        sku=e.get("sku"),
-        location=e.get("location"),
-        **overrides,
-    )
-
-
-def _alert_id(e: Mapping[str, Any]) -> int | None:
-    raw = str(e.get("alert_id") or "").lstrip("#").strip()
-    return int(raw) if raw.isdigit() else None
-
-
-def _view_alerts(session, actor, context, run) -> dict:
-    from misybot.agents.alerts import alert_infos, get_alert, list_alerts
-    from misybot.enums import AlertStatus
-    from misybot.permissions import Operation
-
-    e = _entities(context)
-    alert_id = _alert_id(e)
-    if alert_id is not None:
-        actor.require(Operation.VIEW)
-        (info,) = alert_infos(
-            session, actor.company_id, [get_alert(session, actor.company_id, alert_id)]
-        )
-        return {"detail": to_json(info)}
-    open_only = _alert_filter(e, limit=10)
-    listed = list_alerts(session, actor, open_only)
-    unresolved = [a for a in listed.alerts if a.status != AlertStatus.RESOLVED]
-    return to_json({"alerts": unresolved, "total": listed.total, "filter": listed.filter})
-
-
-def _alert_action(e: Mapping[str, Any]):
-    from misybot.agents.alerts import AlertAction
-
-    alert_id = _alert_id(e)
-    if alert_id is not None:
-        return AlertAction(alert_id=alert_id)
-    return AlertAction(filter=_alert_filter(e))
-
-
-def _acknowledge_alert(session, actor, context, run) -> dict:
-    from misybot.agents.alerts import acknowledge_alerts
-
-    return to_json(acknowledge_alerts(session, actor, _alert_action(_entities(context))))
-
-
-def _resolve_alert(session, actor, context, run) -> dict:
-    from misybot.agents.alerts import resolve_alerts
-
-    return to_json(resolve_alerts(session, actor, _alert_action(_entities(context))))
-
-
-def _view_metrics(session, actor, context, run) -> dict:
-    from misybot.agents.metrics import MetricsRequest, compute_metrics
-
-    start, end = _period(_entities(context), default_days=30)
-    return to_json(compute_metrics(session, actor, MetricsRequest(start=start, end=end)))
-
-
-def _daily_digest(session, actor, context, run) -> dict:
-    from misybot.agents.digest import DigestRequest, daily_digest
-
-    return to_json(daily_digest(session, actor, DigestRequest()))
-
-
-def _check_supplier(session, actor, context, run) -> dict:
-    from misybot.agents.suppliers import SupplierQuery, check_supplier
-
-    e = _entities(context)
-    query = SupplierQuery(supplier=e.get("supplier"), sku=e.get("sku"), product=e.get("product"))
-    return to_json(check_supplier(session, actor, query))
-
-
-def _supplier_performance(session, actor, context, run) -> dict:
-    from misybot.agents.suppliers import SupplierPerformanceRequest, supplier_performance
-
-    e = _entities(context)
-    start, end = _period(e, default_days=90)
-    request = SupplierPerformanceRequest(start=start, end=end, supplier=e.get("supplier"))
-    return to_json(supplier_performance(session, actor, request))
-
-
 def answering_errors(runner: Runner) -> Runner:
     """``runner`` whose business errors (not found, invalid input, conflict, permission) are an
     answer for the user — a result with ``outcome`` — instead of a failed execution."""
@@ -285,27 +112,15 @@ def answering_errors(runner: Runner) -> Runner:
 
 
 def default_registry() -> dict[str, AgentSpec]:
-    """The agent types the assistant enqueues: one per command, and the recurring monitors."""
-    commands = {
-        "check_inventory": AgentSpec(_check_inventory, timeout_s=30),
-        "generate_report": AgentSpec(_generate_report, timeout_s=120),
-        "reorder_stock": AgentSpec(_reorder, timeout_s=30),
-        "update_stock": AgentSpec(_update_stock, timeout_s=30),
-        "view_alerts": AgentSpec(_view_alerts, timeout_s=30),
-        "acknowledge_alert": AgentSpec(_acknowledge_alert, timeout_s=30),
-        "resolve_alert": AgentSpec(_resolve_alert, timeout_s=30),
-        "view_metrics": AgentSpec(_view_metrics, timeout_s=60),
-        "daily_digest": AgentSpec(_daily_digest, timeout_s=60),
-        "check_supplier": AgentSpec(_check_supplier, timeout_s=30),
-        "supplier_performance": AgentSpec(_supplier_performance, timeout_s=60),
-    }
+    """The agent types the assistant enqueues: one per command of ``misybot.commands`` (business
+    refusals answered), and the recurring monitors ``run_agent`` starts."""
+    from misybot.commands import COMMANDS, MONITORS  # the table imports the runners, which use this
+
     return {
         **{
-            name: AgentSpec(answering_errors(spec.run), spec.timeout_s)
-            for name, spec in commands.items()
+            command.intent: AgentSpec(answering_errors(command.run), command.timeout_s)
+            for command in COMMANDS
+            if command.run is not None
         },
-        # Recurring monitors (run_agent): a stock and delivery scan that raises/clears alerts.
-        "inventory_monitor": AgentSpec(_scan_alerts, timeout_s=120),
-        "alert_generator": AgentSpec(_scan_alerts, timeout_s=120),
-        "report_generator": AgentSpec(_recurring_report, timeout_s=300),
+        **{monitor.agent_type: AgentSpec(monitor.run, monitor.timeout_s) for monitor in MONITORS},
     }

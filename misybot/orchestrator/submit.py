@@ -22,11 +22,18 @@ class Submitted:
     priority: int
 
 
-def submit(session: Session, actor: Actor, agent_type: str, context: dict[str, Any]) -> Submitted:
-    """Enqueue ``agent_type`` for ``actor`` with the design's priority rule."""
+def submit(
+    session: Session,
+    actor: Actor,
+    agent_type: str,
+    context: dict[str, Any],
+    priority_key: str | None = None,
+) -> Submitted:
+    """Enqueue ``agent_type`` for ``actor`` with the design's priority rule (looked up by
+    ``priority_key``, the agent type by default)."""
     settings = get_settings()
     persona = context.get("persona") or (actor.persona.value if actor.persona else None)
-    priority = queue.priority_for(agent_type, persona, settings.priorities)
+    priority = queue.priority_for(priority_key or agent_type, persona, settings.priorities)
     execution_id = queue.enqueue(
         session,
         company_id=actor.company_id,

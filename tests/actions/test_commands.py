@@ -21,29 +21,32 @@ from chat import (
 from sqlalchemy import func, select
 
 from actions.commands import (
-    ActionAcknowledgeAlert,
-    ActionAgentStatus,
-    ActionCheckInventory,
-    ActionCheckSupplier,
-    ActionDailyDigest,
+    COMMAND_ACTIONS,
     ActionFollowUp,
-    ActionGenerateReport,
     ActionHelp,
     ActionLearnMore,
-    ActionReorderStock,
-    ActionResolveAlert,
-    ActionRunAgent,
     ActionScheduleReport,
     ActionShareReport,
-    ActionStopAgent,
-    ActionSupplierPerformance,
-    ActionUpdateStock,
-    ActionViewAlerts,
-    ActionViewMetrics,
 )
 from actions.people import ActionSessionStart, ActionSetPersona
 from misybot.db.models import AgentExecution, PurchaseOrder, User
 from misybot.db.session import session_scope
+
+# One action class per row of the command table (misybot/commands.py).
+ActionAcknowledgeAlert = COMMAND_ACTIONS["acknowledge_alert"]
+ActionAgentStatus = COMMAND_ACTIONS["agent_status"]
+ActionCheckInventory = COMMAND_ACTIONS["check_inventory"]
+ActionCheckSupplier = COMMAND_ACTIONS["check_supplier"]
+ActionDailyDigest = COMMAND_ACTIONS["daily_digest"]
+ActionGenerateReport = COMMAND_ACTIONS["generate_report"]
+ActionReorderStock = COMMAND_ACTIONS["reorder_stock"]
+ActionResolveAlert = COMMAND_ACTIONS["resolve_alert"]
+ActionRunAgent = COMMAND_ACTIONS["run_agent"]
+ActionStopAgent = COMMAND_ACTIONS["stop_agent"]
+ActionSupplierPerformance = COMMAND_ACTIONS["supplier_performance"]
+ActionUpdateStock = COMMAND_ACTIONS["update_stock"]
+ActionViewAlerts = COMMAND_ACTIONS["view_alerts"]
+ActionViewMetrics = COMMAND_ACTIONS["view_metrics"]
 
 pytestmark = pytest.mark.usefixtures("store")
 KEY_VALUE = re.compile(r"^[A-Z][A-Z0-9_-]*: .*$")
