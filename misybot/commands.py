@@ -111,6 +111,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("check_inventory", Operation.VIEW, "Stock", "how many WID-220 in Lisbon?",
             "reorder_point", runners.run_check_inventory, replies.inventory_reply,
             reads=STOCK, reference="item"),
+    Command("check_location", Operation.VIEW, "Stock", "what's stored in Porto?", "reorder_point",
+            runners.run_check_location, replies.location_reply, reads=("location",)),
     Command("update_stock", Operation.UPDATE_STOCK, "Stock", "received 200 WID-220 in Lisbon",
             "stock_movements", runners.run_update_stock, replies.stock_update_reply,
             reads=(*STOCK, "quantity"), reference="item", from_text=_stock_words),

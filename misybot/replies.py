@@ -141,6 +141,49 @@ def inventory_reply(r: Mapping[str, Any]) -> Reply:
     return Reply("utter_inventory_status", variables)
 
 
+def location_reply(r: Mapping[str, Any]) -> Reply:
+    """What one location holds, most urgent first (ten lines at most; the rest counted)."""
+    items = r.get("items") or []
+    attention = [item for item in items if item["status"] != "ok"]
+    worst = "ok"
+    if r["out_of_stock"]:
+        worst = "out_of_stock"
+    elif r["below_minimum"]:
+        worst = "below_reorder_point"
+
+    def line(item: Mapping[str, Any]) -> str:
+        minimum = item.get("reorder_point")
+        floor = f", minimum {number(minimum)}" if minimum is not None else ""
+        return (
+            f"{STATUS_MARK.get(item['status'], '•')} **{item['sku']}** {item['name']}: "
+            f"{number(item['quantity'])} {item['unit']}{floor}"
+        )
+
+    def code(item: Mapping[str, Any]) -> tuple[str, str]:
+        return f"ITEM_{item['sku']}", f"{item['quantity']} {STATUS_CODE.get(item['status'], 'OK')}"
+
+    compact = " · ".join(f"{i['sku']} {number(i['quantity'])}" for i in (attention or items)[:5])
+    variables = {
+        **_common(r),
+        "location": r["location"],
+        "code": r["code"],
+        "products": len(items),
+        "units": number(r["total_units"]),
+        "stock_value": number(r.get("stock_value"), 2),
+        "below_minimum": r["below_minimum"],
+        "out_of_stock": r["out_of_stock"],
+        "status_mark": STATUS_MARK[worst],
+        "status_code": STATUS_CODE[worst],
+        "lines": bullets(line(item) for item in items[:10]) or "- nothing stocked here",
+        "more": f"\n…and {len(items) - 10} more" if len(items) > 10 else "",
+        "compact": compact or "nothing stocked",
+        "attention": bullets(line(item) for item in attention[:5]) or "- nothing below its minimum",
+        "kv_items": kv(code(item) for item in items) or "ITEMS: NONE",
+        "as_of": r.get("as_of"),
+    }
+    return Reply("utter_location_stock", variables)
+
+
 # ------------------------------------------------------------------------------------- alerts
 def _alert_line(alert: Mapping[str, Any]) -> str:
     where = f" ({alert['location']})" if alert.get("location") else ""

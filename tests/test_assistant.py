@@ -25,6 +25,14 @@ async def test_inventory_question_is_understood_with_its_sku(agent):
     assert [e["value"] for e in _entities(parsed, "sku")] == ["WID-220"]
 
 
+async def test_a_locations_stock_is_asked_for_by_its_name(agent):
+    parsed = await agent.parse_message("what's stored in Porto?")
+    assert parsed["intent"]["name"] == "check_location"
+    assert [e["value"].lower() for e in _entities(parsed, "location")] == ["porto"]
+    replies = await local_turn(agent, f"{JOAO}~location", "what's stored in Porto?")
+    assert replies[0]["text"].startswith("**Porto** has ")  # Joao's voice is spring's
+
+
 async def test_lower_case_sku_and_worded_quantity_are_normalised(agent):
     parsed = await agent.parse_message("reorder a dozen wid-305 from acme")
     assert parsed["intent"]["name"] == "reorder_stock"

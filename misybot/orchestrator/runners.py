@@ -183,3 +183,11 @@ def run_supplier_performance(session, actor, context, run) -> dict:
     start, end = _period(e, default_days=90)
     request = SupplierPerformanceRequest(start=start, end=end, supplier=e.get("supplier"))
     return to_json(supplier_performance(session, actor, request))
+
+
+def run_check_location(session, actor, context, run) -> dict:
+    from misybot.agents.location import LocationQuery, check_location
+
+    return to_json(
+        check_location(session, actor, LocationQuery(_entities(context).get("location")))
+    )

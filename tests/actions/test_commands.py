@@ -36,6 +36,7 @@ from misybot.db.session import session_scope
 ActionAcknowledgeAlert = COMMAND_ACTIONS["acknowledge_alert"]
 ActionAgentStatus = COMMAND_ACTIONS["agent_status"]
 ActionCheckInventory = COMMAND_ACTIONS["check_inventory"]
+ActionCheckLocation = COMMAND_ACTIONS["check_location"]
 ActionCheckSupplier = COMMAND_ACTIONS["check_supplier"]
 ActionDailyDigest = COMMAND_ACTIONS["daily_digest"]
 ActionGenerateReport = COMMAND_ACTIONS["generate_report"]
@@ -102,6 +103,14 @@ async def test_inventory_check_in_every_voice(domain):
     ("action", "sender", "slots", "text", "response", "fact"),
     [
         (ActionViewAlerts, TIAGO, {}, "show alerts", "utter_alerts_list", "#"),
+        (
+            ActionCheckLocation,
+            JOAO,
+            {"location": "Porto"},
+            "what's stored in Porto?",
+            "utter_location_stock",
+            "Porto",
+        ),
         (
             ActionGenerateReport,
             ANA,
