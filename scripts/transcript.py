@@ -27,6 +27,7 @@ from misybot.testing import worker_process  # noqa: E402
 
 COMMANDS = (
     ("An inventory check", "how many WID-220 do we have?"),
+    ("A location's stock", "what's stored in Porto?"),
     ("The open alerts", "show me the open alerts"),
     ("A report request", "sales report for last week"),
 )
