@@ -34,12 +34,17 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.core.signatures import hub_signature, twilio_signature  # noqa: E402
 from connectors.email.mailgun import mailgun_signature  # noqa: E402
-from connectors.email.testing import SmtpServer  # noqa: E402
-from connectors.testing import (  # noqa: E402
-    GraphStandIn,
-    RasaProcess,
-    TwilioStandIn,
-    action_server,
+from connectors.twilio_whatsapp import parse_form  # noqa: E402
+from misybot.enums import Channel  # noqa: E402
+from testkit.database import (
+    DEFAULT_POSTGRES_URL,
+    link_identities,
+    postgres_schema,
+    seed_demo,
+    seeded_database_url,
+)
+from testkit.mail import SmtpServer
+from testkit.payloads import (
     every_channel_credentials,
     inbound_form,
     messaging_event,
@@ -47,16 +52,8 @@ from connectors.testing import (  # noqa: E402
     whatsapp_message,
     whatsapp_webhook,
 )
-from connectors.twilio_whatsapp import parse_form  # noqa: E402
-from misybot.enums import Channel  # noqa: E402
-from misybot.testing import (  # noqa: E402
-    DEFAULT_POSTGRES_URL,
-    link_identities,
-    postgres_schema,
-    seed_demo,
-    seeded_database_url,
-    worker_process,
-)
+from testkit.processes import RasaProcess, action_server, worker_process
+from testkit.standins import GraphStandIn, TwilioStandIn
 
 PHONE_NUMBER_ID, PAGE_ID, IG_ID = "100000000000001", "100000000000002", "100000000000003"
 PUBLIC_URL = "https://bench.example.com"

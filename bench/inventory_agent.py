@@ -17,6 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test kit (testkit/) is not installed
+
 from misybot.agents.inventory import InventoryQuery, check_inventory
 from misybot.db.engine import create_db_engine
 from misybot.db.migrate import upgrade
@@ -24,13 +27,9 @@ from misybot.db.models import Company, Product
 from misybot.db.session import make_session_factory, session_scope
 from misybot.demo import seed_demo
 from misybot.store.tenancy import resolve_actor
+from testkit.measure import percentile
 
 ANCHOR = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def run(url: str, calls: int, warmup: int) -> tuple[list[float], list[float], dict[str, int]]:

@@ -32,19 +32,15 @@ from connectors.email.compose import Thread, compose_reply  # noqa: E402
 from connectors.email.imap import ImapPoller, ImapSettings  # noqa: E402
 from connectors.email.parsing import parse_email  # noqa: E402
 from connectors.email.smtp import SmtpOutbox, SmtpSettings  # noqa: E402
-from connectors.email.testing import DovecotServer, SmtpServer, make_mail  # noqa: E402
 from misybot.channels.inbox import Inbox  # noqa: E402
 from misybot.channels.mailbox import MailboxStore  # noqa: E402
 from misybot.channels.ratelimit import SenderRateLimiter  # noqa: E402
 from misybot.db.session import make_session_factory  # noqa: E402
-from misybot.testing import migrated_sqlite  # noqa: E402
+from testkit.database import migrated_sqlite
+from testkit.mail import DovecotServer, SmtpServer, make_mail
+from testkit.measure import percentile
 
 BOT = "bot@misy.example"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def report(name: str, values: list[float]) -> str:

@@ -26,18 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path[:0] = [str(ROOT)]
 sys.path.append(str(ROOT / "bench"))
-from webhook import USER, percentile  # noqa: E402  (bench/webhook.py)
+from webhook import USER  # (bench/webhook.py)
 
-from connectors.testing import (  # noqa: E402
-    GraphStandIn,
-    RasaProcess,
-    action_server,
-    signed_meta_request,
-    whatsapp_message,
-    whatsapp_webhook,
-)
 from misybot.enums import Channel  # noqa: E402
-from misybot.testing import link_identities, seeded_database_url  # noqa: E402
+from testkit.database import link_identities, seeded_database_url
+from testkit.measure import percentile
+from testkit.payloads import signed_meta_request, whatsapp_message, whatsapp_webhook
+from testkit.processes import RasaProcess, action_server
+from testkit.standins import GraphStandIn
 
 VERSION = "v23.0"
 APP_SECRET = "bench-app-secret"

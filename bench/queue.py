@@ -40,12 +40,7 @@ from misybot.db.session import make_session_factory, session_scope  # noqa: E402
 from misybot.db.types import utc_now  # noqa: E402
 from misybot.enums import ExecutionStatus  # noqa: E402
 from misybot.orchestrator import queue  # noqa: E402
-from misybot.testing import (  # noqa: E402
-    DEFAULT_POSTGRES_URL,
-    Builder,
-    postgres_schema,
-    postgres_unavailable,
-)
+from testkit.database import DEFAULT_POSTGRES_URL, Builder, postgres_schema, postgres_unavailable
 
 
 def noop(session, actor, context, run) -> dict:

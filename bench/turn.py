@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 from connectors.local import local_turn  # noqa: E402
-from connectors.testing import action_endpoint, action_server  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
-from misybot.testing import worker_process  # noqa: E402
+from testkit.measure import percentile
+from testkit.processes import action_endpoint, action_server, worker_process
 
 MESSAGES = [
     "how many WID-220 do we have in Lisbon",
@@ -48,11 +48,6 @@ TED_POLICY = """
     epochs: 50
     random_seed: 20261122
 """
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 BY_MESSAGE: dict[str, list[float]] = {}

@@ -33,15 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from connectors.testing import (  # noqa: E402
-    RasaProcess,
-    TwilioStandIn,
-    action_server,
-    inbound_form,
-    signed_request,
-)
 from misybot.enums import Channel  # noqa: E402
-from misybot.testing import (  # noqa: E402
+from testkit.database import (
     DEFAULT_POSTGRES_URL,
     link_identities,
     postgres_schema,
@@ -49,6 +42,10 @@ from misybot.testing import (  # noqa: E402
     seed_demo,
     seeded_database_url,
 )
+from testkit.measure import percentile
+from testkit.payloads import inbound_form, signed_request
+from testkit.processes import RasaProcess, action_server
+from testkit.standins import TwilioStandIn
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"
@@ -87,13 +84,6 @@ class CpuMeter:
             f"CPU ms per message: rasa {(process - start[0]) * 1000 / messages:.1f}, "
             f"machine {(machine - start[1]) * 1000 / messages:.1f}"
         )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 class Bench:

@@ -21,9 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from connectors.local import local_turn  # noqa: E402
-from connectors.testing import action_endpoint, action_server  # noqa: E402
 from misybot.demo import demo_user  # noqa: E402
-from misybot.testing import worker_process  # noqa: E402
+from testkit.processes import action_endpoint, action_server, worker_process
 
 COMMANDS = (
     ("An inventory check", "how many WID-220 do we have?"),

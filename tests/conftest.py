@@ -14,15 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from connectors.testing import action_endpoint, action_server
-from misybot.testing import (
+from testkit.database import (
     DEFAULT_POSTGRES_URL,
     empty_tables,
     migrated_sqlite,
     postgres_schema,
     postgres_unavailable,
-    worker_process,
 )
+from testkit.processes import action_endpoint, action_server, worker_process
 
 ROOT = Path(__file__).resolve().parents[1]
 # The installation's generated secrets (misybot/secrets.py): one file for this test run, shared by

@@ -29,13 +29,21 @@ from sqlalchemy import select
 
 from connectors.core.signatures import hub_signature, twilio_signature
 from connectors.email.mailgun import mailgun_signature
-from connectors.email.testing import SmtpServer
 from connectors.local import conversation_id
-from connectors.testing import (
-    GraphStandIn,
-    RasaProcess,
-    TwilioStandIn,
-    action_server,
+from misybot.db.engine import create_db_engine
+from misybot.db.models import AgentExecution, ConversationMessage, User
+from misybot.db.session import make_session_factory, session_scope
+from misybot.enums import Channel
+from misybot.orchestrator.delivery import conversation_path
+from testkit.database import (
+    DEFAULT_POSTGRES_URL,
+    link_identities,
+    postgres_schema,
+    postgres_unavailable,
+    seeded_database_url,
+)
+from testkit.mail import SmtpServer
+from testkit.payloads import (
     every_channel_credentials,
     inbound_form,
     messaging_event,
@@ -43,19 +51,8 @@ from connectors.testing import (
     whatsapp_message,
     whatsapp_webhook,
 )
-from misybot.db.engine import create_db_engine
-from misybot.db.models import AgentExecution, ConversationMessage, User
-from misybot.db.session import make_session_factory, session_scope
-from misybot.enums import Channel
-from misybot.orchestrator.delivery import conversation_path
-from misybot.testing import (
-    DEFAULT_POSTGRES_URL,
-    link_identities,
-    postgres_schema,
-    postgres_unavailable,
-    seeded_database_url,
-    worker_process,
-)
+from testkit.processes import RasaProcess, action_server, worker_process
+from testkit.standins import GraphStandIn, TwilioStandIn
 
 pytestmark = pytest.mark.rasa_model
 

@@ -15,7 +15,7 @@ from connectors.serve import rasa_arguments
 from misybot.identity import LOCAL, METADATA_KEY, VerifiedSender
 from misybot.secrets import SecretsFileError, load_secrets
 from misybot.settings import Settings, get_settings
-from misybot.testing import free_port
+from testkit.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ANA_WHATSAPP = "whatsapp:+351910000001"  # the demo admin's number

@@ -21,7 +21,6 @@ from connectors.meta.graph import PayloadError as GraphPayloadError
 from connectors.meta.graph import load_event
 from connectors.meta.messenger import parse_messaging
 from connectors.meta.whatsapp_cloud import parse_whatsapp_cloud
-from connectors.testing import whatsapp_message, whatsapp_webhook
 from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
 from misybot.channels.mailbox import MailboxStore
 from misybot.channels.sanitize import bounded_json, clean_text, clean_token
@@ -29,6 +28,7 @@ from misybot.db.models import ConversationMessage
 from misybot.db.session import session_scope
 from misybot.enums import Channel, InboxStatus
 from misybot.nlu.bounds import MAX_TOKENS, nlu_text
+from testkit.payloads import whatsapp_message, whatsapp_webhook
 
 FUZZ = settings(
     max_examples=60,

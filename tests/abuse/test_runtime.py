@@ -21,7 +21,6 @@ from sqlalchemy import select, update
 
 from connectors.core.runtime import FAILED_COMMAND, UNREGISTERED_COMMAND, ChannelRuntime
 from connectors.core.turns import TurnLoop
-from connectors.testing import inbound_form
 from connectors.twilio_whatsapp import parse_form, parse_inbound
 from misybot.channels.failures import failed_messages, retry_message
 from misybot.channels.ratelimit import SenderRateLimiter
@@ -30,7 +29,8 @@ from misybot.db.session import session_scope
 from misybot.enums import Channel, InboxStatus, Role
 from misybot.identity import METADATA_KEY, VerifiedSender
 from misybot.settings import get_settings
-from misybot.testing import Builder
+from testkit.database import Builder
+from testkit.payloads import inbound_form
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = "whatsapp:+351922222222"
@@ -263,7 +263,7 @@ async def test_an_admin_retries_a_failed_message_and_the_running_server_answers_
 
 
 def test_the_inbox_cli_lists_failed_messages_and_retries_one(tmp_path):
-    from misybot.testing import migrated_sqlite
+    from testkit.database import migrated_sqlite
 
     engine = migrated_sqlite(tmp_path / "cli.db")
     from misybot.channels.inbox import Finished, Inbox

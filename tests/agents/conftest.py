@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from misybot.db.engine import create_db_engine
 from misybot.db.session import make_session_factory, session_scope
 from misybot.demo import seed_demo
-from misybot.testing import migrated_sqlite
+from testkit.database import migrated_sqlite
 
 
 @pytest.fixture(scope="session")

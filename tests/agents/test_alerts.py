@@ -30,7 +30,7 @@ from misybot.enums import (
 from misybot.errors import Conflict
 from misybot.permissions import PermissionDenied
 from misybot.store.tenancy import actor_for_user
-from misybot.testing import Builder
+from testkit.database import Builder
 
 C, S = AlertCategory, AlertSeverity
 NOON = datetime.combine(TODAY, time(12), timezone.utc)

@@ -23,7 +23,7 @@ from misybot.db.models import (
 from misybot.db.session import session_scope
 from misybot.enums import MovementKind, PurchaseOrderStatus, Role, StockStatus
 from misybot.errors import NotFound
-from misybot.testing import Builder
+from testkit.database import Builder
 
 
 def expected_status(total: int, reorder_point: int | None) -> StockStatus:

@@ -13,7 +13,7 @@ from misybot.db.models import StockLevel
 from misybot.db.session import session_scope
 from misybot.enums import Role, StockStatus
 from misybot.errors import InvalidInput, NotFound
-from misybot.testing import Builder
+from testkit.database import Builder
 
 
 def test_a_location_lists_its_products_most_urgent_first(writable_db):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.email.testing import DovecotServer
-from connectors.testing import GraphStandIn
 from misybot.channels.inbox import Inbox
 from misybot.db.session import make_session_factory
-from misybot.testing import migrated_sqlite
+from testkit.database import migrated_sqlite
+from testkit.mail import DovecotServer
+from testkit.standins import GraphStandIn
 
 MAILBOX = "bot@misy.example"
 MAILBOX_PASSWORD = "imap-secret"

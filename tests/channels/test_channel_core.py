@@ -27,14 +27,14 @@ from connectors.core.signatures import (
     valid_hub_signature,
     valid_twilio_signature,
 )
-from connectors.testing import inbound_form
 from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
 from misybot.channels.inbox import BatchWriter, Finished, Inbox, OutboundRecord
 from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus, Role
-from misybot.testing import Builder
+from testkit.database import Builder
+from testkit.payloads import inbound_form
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "12345"

@@ -12,19 +12,14 @@ import aiohttp
 import pytest
 from sqlalchemy import delete, select
 
-from connectors.email.testing import (
-    EmailRasaProcess,
-    SmtpServer,
-    mailgun_form,
-    make_mail,
-)
 from misybot.agents.inventory import InventoryQuery, check_inventory
 from misybot.db.engine import create_db_engine
 from misybot.db.models import ConversationMessage, EmailOutbox, MailboxCursor
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
 from misybot.store.tenancy import actor_for_identity
-from misybot.testing import seeded_database_url
+from testkit.database import seeded_database_url
+from testkit.mail import EmailRasaProcess, SmtpServer, mailgun_form, make_mail
 
 pytestmark = [
     pytest.mark.rasa_model,

@@ -31,7 +31,7 @@ from connectors.email.parsing import (
     reply_subject,
     strip_quoted,
 )
-from connectors.email.testing import make_mail
+from testkit.mail import make_mail
 
 USER = "Marta Costa <Marta.Costa@Misy-Demo.EXAMPLE>"
 

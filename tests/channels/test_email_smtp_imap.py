@@ -13,17 +13,13 @@ from sqlalchemy import select
 from connectors.email.compose import Thread, compose_reply
 from connectors.email.imap import ImapMailbox, ImapPoller, ImapSettings
 from connectors.email.smtp import SmtpOutbox, SmtpSettings
-from connectors.email.testing import (
-    SmtpServer,
-    make_mail,
-    self_signed_certificate,
-)
 from misybot.channels.inbox import Inbox
 from misybot.channels.mailbox import Cursor, MailboxStore
 from misybot.db.models import EmailOutbox, OutboundMessage
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import DeliveryStatus, OutboxStatus
-from misybot.testing import migrated_sqlite
+from testkit.database import migrated_sqlite
+from testkit.mail import SmtpServer, make_mail, self_signed_certificate
 
 BOT = "bot@misy.example"
 USER = "marta.costa@misy-demo.example"

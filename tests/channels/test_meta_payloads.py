@@ -10,13 +10,8 @@ from connectors.core.signatures import hub_challenge, hub_signature, valid_hub_s
 from connectors.meta.graph import PayloadError, load_event
 from connectors.meta.messenger import parse_messaging
 from connectors.meta.whatsapp_cloud import interactive_message, parse_whatsapp_cloud
-from connectors.testing import (
-    messaging_event,
-    messaging_webhook,
-    whatsapp_message,
-    whatsapp_webhook,
-)
 from misybot.enums import Channel
+from testkit.payloads import messaging_event, messaging_webhook, whatsapp_message, whatsapp_webhook
 
 PHONE_NUMBER_ID = "106540352242922"
 MEDIA_BASE = "https://graph.facebook.com/v23.0"

@@ -14,19 +14,19 @@ import pytest
 from sqlalchemy import select
 
 from connectors.core.signatures import hub_signature
-from connectors.testing import (
-    RasaProcess,
+from misybot.db.engine import create_db_engine
+from misybot.db.models import ConversationMessage, OutboundMessage
+from misybot.db.session import make_session_factory, session_scope
+from misybot.enums import Channel
+from testkit.database import link_identities, seeded_database_url
+from testkit.payloads import (
     messaging_event,
     messaging_webhook,
     signed_meta_request,
     whatsapp_message,
     whatsapp_webhook,
 )
-from misybot.db.engine import create_db_engine
-from misybot.db.models import ConversationMessage, OutboundMessage
-from misybot.db.session import make_session_factory, session_scope
-from misybot.enums import Channel
-from misybot.testing import link_identities, seeded_database_url
+from testkit.processes import RasaProcess
 
 pytestmark = pytest.mark.rasa_model
 

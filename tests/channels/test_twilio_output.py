@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from connectors.core.sending import HttpSender
-from connectors.testing import TwilioStandIn
 from connectors.twilio_whatsapp import TwilioConfig, TwilioWhatsAppOutput
 from misybot.channels.messages import InboundMessage
 from misybot.db.models import OutboundMessage
 from misybot.db.session import session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus
+from testkit.standins import TwilioStandIn
 
 ACCOUNT_SID = "AC" + "3" * 32
 AUTH_TOKEN = "output-test-token"

@@ -11,7 +11,6 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from connectors.testing import RasaProcess, TwilioStandIn, inbound_form, signed_request
 from misybot.db.engine import create_db_engine
 from misybot.db.models import (
     AgentExecution,
@@ -22,7 +21,10 @@ from misybot.db.models import (
 )
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
-from misybot.testing import link_identities, seeded_database_url
+from testkit.database import link_identities, seeded_database_url
+from testkit.payloads import inbound_form, signed_request
+from testkit.processes import RasaProcess
+from testkit.standins import TwilioStandIn
 
 pytestmark = pytest.mark.rasa_model
 

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from misybot.db.session import make_session_factory, session_scope
-from misybot.testing import Builder, postgres_schema
+from testkit.database import Builder, postgres_schema
 
 
 @pytest.fixture(scope="session")

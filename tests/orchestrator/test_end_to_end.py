@@ -26,7 +26,8 @@ from misybot.orchestrator.delivery import conversation_path
 from misybot.orchestrator.registry import AgentSpec, default_registry
 from misybot.orchestrator.worker import Worker
 from misybot.settings import get_settings
-from misybot.testing import free_port, migrated_sqlite, wait_for_http
+from testkit.database import migrated_sqlite
+from testkit.processes import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -333,7 +333,7 @@ def test_run_status_and_stop_as_the_chat_commands_use_them(sessions, company_id)
     from misybot.enums import Role
     from misybot.orchestrator import submit
     from misybot.permissions import PermissionDenied
-    from misybot.testing import Builder
+    from testkit.database import Builder
 
     with session_scope(sessions) as session:
         builder = Builder(session, "acme")

@@ -44,7 +44,7 @@ from misybot.enums import (
 )
 from misybot.errors import InvalidInput
 from misybot.store.tenancy import actor_for_user
-from misybot.testing import migrated_sqlite, postgres_schema
+from testkit.database import migrated_sqlite, postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)

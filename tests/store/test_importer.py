@@ -13,7 +13,7 @@ from misybot.db.session import session_scope
 from misybot.enums import MovementKind, Role
 from misybot.importer import import_csv
 from misybot.permissions import PermissionDenied
-from misybot.testing import Builder
+from testkit.database import Builder
 
 PRODUCTS = """sku,name,unit,reorder_point,reorder_quantity,lead_time_days,unit_cost,unit_price,preferred_supplier
 WID-220,blue widgets,each,60,100,7,4.20,7.90,Acme Supply

@@ -14,7 +14,7 @@ from misybot.settings import DEFAULT_DATABASE_URL, Settings
 from misybot.skus import canonical_sku, sku_key
 from misybot.store.fuzzy import match_name, normalise
 from misybot.store.tenancy import actor_for_identity, resolve_actor
-from misybot.testing import Builder
+from testkit.database import Builder
 
 
 def test_a_channel_address_resolves_to_its_user_and_company(session_factory):

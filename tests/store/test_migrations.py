@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from misybot.db.engine import create_db_engine
 from misybot.db.migrate import current_revision, downgrade, head_revision, upgrade
 from misybot.db.models import Base
-from misybot.testing import postgres_schema
+from testkit.database import postgres_schema
 
 MODEL_TABLES = {table.name for table in Base.metadata.sorted_tables}
 

@@ -31,7 +31,7 @@ from misybot.enums import (
     PurchaseOrderStatus,
     Role,
 )
-from misybot.testing import Builder
+from testkit.database import Builder
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 

@@ -1,5 +1,5 @@
-"""Real mail servers on loopback for tests and the bench: a private Dovecot (IMAP) instance and an
-aiosmtpd SMTP server with AUTH that keeps what it receives."""
+"""Mail servers on loopback for the e-mail channel: a private Dovecot (IMAP) and aiosmtpd (SMTP),
+messages to send them, a signed Mailgun form, and ``rasa run`` with the e-mail channel."""
 
 from __future__ import annotations
 
@@ -26,10 +26,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from connectors.email.mailgun import mailgun_signature
-from connectors.testing import RasaProcess
+from testkit.processes import RasaProcess, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+
+
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
+
 
 DOVECOT_CONF = """\
 protocols = imap
@@ -65,12 +68,6 @@ service anvil {{
   chroot =
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DovecotUnavailable(RuntimeError):

@@ -1,19 +1,12 @@
-"""Throw-away databases for tests: a migrated SQLite file, or a private PostgreSQL schema.
-
-Both are built by the real Alembic migrations, so every test also exercises them.
-"""
+"""Databases for tests and benches: a migrated SQLite file, a PostgreSQL schema of its own, the demo
+data, identities to link, and small hand-made datasets (``Builder``) with known numbers."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.request
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -237,69 +230,6 @@ class Builder:
         self.session.add(order)
         self.session.flush()
         return order
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
-    """Wait until ``url`` answers, failing early if ``process`` exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-
-
-@contextmanager
-def worker_process(
-    env: dict[str, str], cwd: Path | None = None, timeout: float = 60.0
-) -> Iterator[subprocess.Popen]:
-    """A ``misybot worker`` on ``env``'s database, yielded once it says it is working
-    (``worker.started``), stopped afterwards."""
-    misybot = Path(sys.executable).with_name("misybot")
-    process = subprocess.Popen(
-        [str(misybot), "worker"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,  # the CLI says why it refuses on stdout, logs go to stderr
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    started = threading.Event()
-    log: deque[str] = deque(maxlen=20)  # why it stopped, should it stop before starting
-
-    def read_log() -> None:  # to the end: a full pipe would stall the worker
-        for line in process.stdout:
-            log.append(line)
-            if "worker.started" in line:
-                started.set()
-
-    reader = threading.Thread(target=read_log, name="worker-log", daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not started.wait(0.1):
-            if process.poll() is not None:
-                reader.join(5)  # the rest of what it wrote
-                raise RuntimeError(
-                    f"misybot worker exited with {process.returncode}:\n{''.join(log)}"
-                )
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"misybot worker did not start within {timeout:.0f} s")
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def seed_demo(url: str) -> None:
