@@ -14,7 +14,8 @@ from domain_files import load_domain  # noqa: E402
 from nlu_overlap import examples, overlap  # noqa: E402
 
 CONTRACT_INTENTS = {
-    "check_inventory", "check_location", "reorder_stock", "update_stock", "view_alerts", "acknowledge_alert",
+    "check_inventory", "check_location", "reorder_stock", "update_stock", "view_alerts",
+    "acknowledge_alert",
     "resolve_alert", "generate_report", "view_metrics", "daily_digest", "check_supplier",
     "supplier_performance", "run_agent", "stop_agent", "agent_status", "help", "greet", "goodbye",
     "affirm", "deny", "thank", "bot_challenge", "set_persona", "out_of_scope",

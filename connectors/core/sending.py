@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +35,17 @@ class SendRate:
     so sends go out in the order they asked.
     """
 
-    def __init__(self, per_second: float, burst: int | None = None) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_second = per_second
         self.burst = float(burst if burst is not None else max(1, int(per_second)))
+        self._clock = clock
         self._tokens = self.burst
-        self._updated = time.monotonic()
+        self._updated = clock()
         self._lock = threading.Lock()
 
     def reserve(self) -> float:
@@ -46,7 +53,7 @@ class SendRate:
         if self.per_second <= 0:
             return 0.0
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
             self._updated = now
             self._tokens -= 1

@@ -96,6 +96,12 @@ class AcknowledgementsFirst:
             for waiter in waiters:
                 wake_soon(waiter)
 
+    @property
+    def waiting(self) -> int:
+        """How many turns wait at the gate now."""
+        with self._lock:
+            return len(self._waiters)
+
     async def clear(self) -> None:
         """Return once no webhook is pending, or after ``max_wait_s``."""
         with self._lock:

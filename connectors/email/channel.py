@@ -451,6 +451,8 @@ class EmailInput(InputChannel):
                 {
                     "status": "ok",
                     "imap": self.config.imap is not None,
+                    # Completed reads of the mailbox since the server started.
+                    "imap_rounds": self.poller.rounds if self.poller is not None else 0,
                     "smtp": self.config.smtp is not None,
                     "webhook": bool(self.config.mailgun_signing_key),
                 }

@@ -103,6 +103,7 @@ class Worker:
         # a timer or a schedule says otherwise (saves a claim per finished execution).
         self._look = True
         self._notifications = 0  # NOTIFYs received so far
+        self.housekeeping_rounds = 0  # schedule checks done (observable progress)
         self._delivery_wanted = False
         self._next_due = None
         self._delivery_task: asyncio.Task | None = None
@@ -254,6 +255,7 @@ class Worker:
                 self._next_due = await self._db(self._tx, queue.next_wakeup)
             if self.deliver:
                 self._kick_delivery()  # retries of pushes that failed earlier
+            self.housekeeping_rounds += 1
         except (OperationalError, DBAPIError) as error:
             logger.warning("worker.housekeeping_failed error=%s", error)
 

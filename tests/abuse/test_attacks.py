@@ -53,6 +53,7 @@ from testkit.payloads import (
 )
 from testkit.processes import RasaProcess, action_server, worker_process
 from testkit.standins import GraphStandIn, TwilioStandIn
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.rasa_model
 
@@ -282,13 +283,6 @@ async def api(stack: Stack, method: str, path: str, token: str | None = None, **
         return response.status, await response.read()
 
 
-async def until(predicate, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    return result
-
-
 async def cloud_message(stack: Stack, wa_id: str, text: str) -> None:
     payload = whatsapp_webhook(
         payloads.PHONE_NUMBER_ID, messages=[whatsapp_message(wa_id, body=text)]
@@ -479,7 +473,7 @@ async def test_a_huge_message_on_any_channel_is_cut_or_refused_and_others_are_an
         (Channel.INSTAGRAM, TIAGO_INSTAGRAM, 999),
         (Channel.EMAIL, ANA_EMAIL, 4000),
     ):
-        rows = await until(
+        rows = await wait_until(
             lambda c=channel, a=address: (
                 (found := stack.rows(c, a)) and found[-1].status == "processed" and found
             ),
@@ -487,7 +481,9 @@ async def test_a_huge_message_on_any_channel_is_cut_or_refused_and_others_are_an
         )
         assert rows and len(rows[-1].body) <= limit, (channel, len(rows[-1].body))
     # The mail's reply says how much of it was read.
-    noted = await until(lambda: [m for m in _plain_mails(stack, ANA_EMAIL) if "first 4,000" in m])
+    noted = await wait_until(
+        lambda: [m for m in _plain_mails(stack, ANA_EMAIL) if "first 4,000" in m]
+    )
     assert noted
     assert _rss_mb(stack.rasa.process.pid) < 2048
 
@@ -669,12 +665,12 @@ async def test_a_mailgun_token_is_taken_once_however_many_post_it_at_once(stack)
     statuses = await asyncio.gather(*(post_mailgun(stack, form) for _ in range(5)))
     assert sorted(statuses) == [200, 403, 403, 403, 403]
     assert await post_mailgun(stack, form) == 403  # and later
-    await until(lambda: len(stack.smtp.delivered_to(MARTA_EMAIL)) > before)
+    await wait_until(lambda: len(stack.smtp.delivered_to(MARTA_EMAIL)) > before)
     # A request refused as malformed keeps its token used: fixing the body does not replay it.
     broken = mailgun_form({"from": MARTA_EMAIL, "message-headers": "not json"})
     assert await post_mailgun(stack, broken) == 400
     assert await post_mailgun(stack, {**broken, "message-headers": "[]", "body-plain": "hi"}) == 403
-    mails = await until(lambda: len(stack.smtp.delivered_to(MARTA_EMAIL)) == before + 1)
+    mails = await wait_until(lambda: len(stack.smtp.delivered_to(MARTA_EMAIL)) == before + 1)
     assert mails
 
 
@@ -745,7 +741,7 @@ async def test_a_message_in_flight_when_the_server_dies_is_given_up_with_an_apol
     stack.twilio.hold[TIAGO_TWILIO] = 1  # the reply "hangs": the kill lands mid-turn
     fields = inbound_form(TIAGO_TWILIO, "how many WID-220 in Lisbon", account_sid=ACCOUNT_SID)
     assert await post_twilio(stack, fields) == 200
-    assert await until(lambda: stack.twilio.hold[TIAGO_TWILIO] == 0), "the turn never began"
+    assert await wait_until(lambda: stack.twilio.hold[TIAGO_TWILIO] == 0), "the turn never began"
     stack.rasa.kill()
     (poison,) = [
         row for row in stack.rows(Channel.WHATSAPP, "+351910000004") if row.status == "received"
@@ -755,7 +751,7 @@ async def test_a_message_in_flight_when_the_server_dies_is_given_up_with_an_apol
     (apology,) = await stack.twilio.wait_for(TIAGO_TWILIO, 1, timeout=120)
     # Tiago's voice is hub's.
     assert apology.one("Body").startswith("⚠️ Sorry, your last message could not be processed")
-    failed = await until(
+    failed = await wait_until(
         lambda: [
             r
             for r in stack.rows(Channel.WHATSAPP, "+351910000004")

@@ -31,6 +31,7 @@ from misybot.identity import METADATA_KEY, VerifiedSender
 from misybot.settings import get_settings
 from testkit.database import Builder
 from testkit.payloads import inbound_form
+from testkit.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = "whatsapp:+351922222222"
@@ -62,14 +63,6 @@ def row(inbox, message_id: int) -> ConversationMessage:
         found = session.get(ConversationMessage, message_id)
         session.expunge(found)
         return found
-
-
-async def until(predicate, timeout: float = 30.0):
-    """``predicate()`` once it is true (polled), or its last value after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    return result
 
 
 @pytest.fixture
@@ -114,7 +107,7 @@ async def test_a_sender_no_user_is_linked_to_reaches_rasa_without_their_text(inb
     await channel.start(rasa)
     await channel.accept(message("SM1", sender=KNOWN, text="stock WID-220"))
     await channel.accept(message("SM2", sender=OTHER, text="stock WID-220 " * 300))
-    await until(lambda: len(rasa.seen) == 2)
+    await wait_until(lambda: len(rasa.seen) == 2)
     texts = {seen.sender_id: seen.text for seen in rasa.seen}
     assert texts == {KNOWN: "stock WID-220", OTHER: UNREGISTERED_COMMAND}  # no NLU for them
     # Both carry the sender their connector verified, signed for their own conversation.
@@ -137,7 +130,7 @@ async def test_an_attempt_is_on_record_before_rasa_sees_the_message(inbox, turns
 
     rasa = Rasa(look)
     await runtime(inbox, turns).start(rasa)
-    await until(lambda: row(inbox, stored.id).status == "processed")
+    await wait_until(lambda: row(inbox, stored.id).status == "processed")
     assert attempts_seen == [1]  # a crash during the turn would have counted
 
 
@@ -154,7 +147,7 @@ async def test_a_message_that_crashed_the_process_each_time_is_given_up_with_an_
         )
     rasa = Rasa()
     assert await runtime(inbox, turns, max_attempts=3).start(rasa) == 1
-    failed = await until(lambda: (found := row(inbox, poison.id)).status == "failed" and found)
+    failed = await wait_until(lambda: (found := row(inbox, poison.id)).status == "failed" and found)
     assert [seen.text for seen in rasa.seen] == [FAILED_COMMAND]  # never its text again
     assert failed.error == "gave up after 3 attempts"
     assert failed.response_body == f"answer to {FAILED_COMMAND}"  # the apology, on record
@@ -177,8 +170,8 @@ async def test_a_failing_turn_is_apologised_for_and_the_senders_next_message_ans
     await channel.start(rasa)
     await channel.accept(message("SM1", text="poison"))
     await channel.accept(message("SM2", text="next"))
-    await until(lambda: [seen.text for seen in rasa.seen][-1:] == ["next"])
-    rows = await until(
+    await wait_until(lambda: [seen.text for seen in rasa.seen][-1:] == ["next"])
+    rows = await wait_until(
         lambda: (found := _rows(inbox)) and all(r.status != "received" for r in found) and found
     )
     assert [(r.body, r.status) for r in rows] == [("poison", "failed"), ("next", "processed")]
@@ -199,7 +192,9 @@ async def test_a_turn_over_its_budget_is_stopped_and_other_senders_are_answered(
     await channel.start(rasa)
     slow = await _accept(inbox, channel, message("SM1", sender=KNOWN, text="slow"))
     quick = await _accept(inbox, channel, message("SM2", sender=OTHER, text="quick"))
-    answered = await until(lambda: (found := row(inbox, quick.id)).status == "processed" and found)
+    answered = await wait_until(
+        lambda: (found := row(inbox, quick.id)).status == "processed" and found
+    )
     assert answered.response_body == "answer to quick"
     stopped = row(inbox, slow.id)
     assert stopped.status == "failed" and stopped.error == "took longer than 1 s"
@@ -231,7 +226,7 @@ async def test_messages_that_crashed_before_run_alone(inbox, turns):
     channel = runtime(inbox, turns, concurrent_turns=2)
     await channel.start(rasa)
     await channel.accept(message("SMnew", sender="whatsapp:+351922222224"))
-    await until(lambda: len(spans) == 3)
+    await wait_until(lambda: len(spans) == 3)
     first, second = sorted((spans[KNOWN], spans[OTHER]))
     assert first[1] <= second[0]  # the two suspects never overlapped
     fresh = spans["whatsapp:+351922222224"]
@@ -252,11 +247,11 @@ async def test_an_admin_retries_a_failed_message_and_the_running_server_answers_
     channel = runtime(inbox, turns, retry_poll_s=0.1)
     await channel.start(rasa)
     stored = await _accept(inbox, channel, message("SM1", text="flaky"))
-    await until(lambda: row(inbox, stored.id).status == "failed")
+    await wait_until(lambda: row(inbox, stored.id).status == "failed")
     with session_scope(inbox.factory) as session:
         assert retry_message(session, stored.id)
         assert not retry_message(session, stored.id)  # already waiting for its retry
-    answered = await until(lambda: (r := row(inbox, stored.id)).status == "processed" and r)
+    answered = await wait_until(lambda: (r := row(inbox, stored.id)).status == "processed" and r)
     assert answered.attempts == 1 and answered.error is None
     assert answered.response_body == "answer to flaky"
     channel.stop()
@@ -346,7 +341,7 @@ async def test_a_poison_message_that_kills_the_process_is_given_up_after_the_lim
         [sys.executable, "-c", CRASHING_PROCESS, str(seen)], cwd=ROOT, env=env
     )
     try:
-        given_up = await until(
+        given_up = await wait_until(
             lambda: (found := row(inbox, poison.id)).status == "failed" and found, timeout=120
         )
     finally:

@@ -35,6 +35,7 @@ from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus, Role
 from testkit.database import Builder
 from testkit.payloads import inbound_form
+from testkit.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "12345"
@@ -452,10 +453,7 @@ async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
             for i, sender in enumerate(senders):
                 assert await runtime.accept(_message(f"SM{i}{n}", sender=sender, text=str(n)))
         assert not await runtime.accept(_message("SM00", sender=senders[0]))  # a retry
-        for _ in range(400):
-            if answered() == {("processed", "ok")}:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: answered() == {("processed", "ok")})
     finally:
         turns.stop()
     assert answered() == {("processed", "ok")}
@@ -479,30 +477,23 @@ async def test_a_turn_waits_to_begin_while_a_webhook_waits_for_its_answer(inbox)
     async def on_new_message(message):
         begun.append(message.text)
 
-    async def until_begun(count: int) -> None:
-        for _ in range(200):
-            if len(begun) >= count:
-                return
-            await asyncio.sleep(0.05)
-
+    gate = turns.acknowledgements
     runtime = _runtime(inbox, turns, lambda stored: CollectingOutputChannel())
     _known_sender(inbox)
     try:
         await runtime.start(on_new_message)
         with runtime.acknowledging():  # another webhook is still being answered
             assert await runtime.accept(_message("SM1", text="first"))
-            await asyncio.sleep(0.5)
+            assert await wait_until(lambda: gate.waiting == 1)  # the turn is at the gate
             assert begun == []
-        await until_begun(1)
-        assert begun == ["first"]
+        assert await wait_until(lambda: begun == ["first"])
 
-        turns.acknowledgements.max_wait_s = 0.5
+        gate.max_wait_s = 0.5
         with runtime.acknowledging():  # pending for longer than a turn may wait
             assert await runtime.accept(_message("SM2", text="second"))
-            await asyncio.sleep(0.1)
-            assert begun == ["first"]
-            await until_begun(2)
-            assert begun == ["first", "second"]
+            assert await wait_until(lambda: gate.waiting == 1)
+            # It begins although the webhook is still owed its answer: the wait has a limit.
+            assert await wait_until(lambda: begun == ["first", "second"])
     finally:
         turns.stop()
 
@@ -525,7 +516,7 @@ async def test_a_webhook_answered_on_another_thread_wakes_the_waiting_turn():
     thread.start()
     entered.wait(10)
     waiting = asyncio.ensure_future(gate.clear())
-    await asyncio.sleep(0.2)
+    assert await wait_until(lambda: gate.waiting == 1)
     assert not waiting.done()
     leave.set()
     await asyncio.wait_for(waiting, 5)
@@ -612,10 +603,7 @@ async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_th
     try:
         await runtime.start(on_new_message)
         assert await runtime.accept(_message("SM1"))
-        for _ in range(200):
-            if reply_status() == "delivered":
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: reply_status() == "delivered")
     finally:
         turns.stop()
     assert applied_at_once == [False, False]

@@ -4,8 +4,9 @@ data, and the reply arrives at an aiosmtpd server with AUTH."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +21,7 @@ from misybot.enums import Channel
 from misybot.store.tenancy import actor_for_identity
 from testkit.database import seeded_database_url
 from testkit.mail import EmailRasaProcess, SmtpServer, mailgun_form, make_mail
+from testkit.waiting import wait_until
 
 pytestmark = [
     pytest.mark.rasa_model,
@@ -99,16 +101,6 @@ def inbox_rows(factory, address: str) -> list[ConversationMessage]:
         return list(session.execute(query.order_by(ConversationMessage.id)).scalars())
 
 
-async def wait_until(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    return predicate()
-
-
 def plain(message) -> str:
     return message.get_body(("plain",)).get_content()
 
@@ -126,7 +118,7 @@ async def test_auto_replies_bounces_and_list_mail_are_ignored(rasa, dovecot, smt
     marker = "ana.ribeiro@misy-demo.example"  # mailed after the robots: read after them
     dovecot.append(BOT, make_mail(marker, "hi"))
     await smtp.wait_for(marker, 1)
-    await asyncio.sleep(0.5)
+    # Read in order, robots first: each was looked at (and dropped) before the marker was.
     for sender in robots:
         assert smtp.delivered_to(sender) == []
         assert inbox_rows(factory, sender) == []
@@ -163,7 +155,8 @@ async def test_a_question_is_answered_once_threaded_with_text_and_html(
     (row,) = await wait_until(lambda: [r for r in inbox_rows(factory, MARTA) if r.response_sent])
     assert row.body == "How many WID-220 do we have?\n\nThanks,"
     assert (row.company_id, row.user_id) == (marta.company_id, marta.user_id)  # registered
-    await asyncio.sleep(1.0)  # room for a wrong second mail
+    # Its one reply is marked sent (never tried again) once the server took it.
+    assert await wait_until(lambda: [o.status for o in outbox_rows(factory, row.id)] == ["sent"])
     assert len(smtp.delivered_to(MARTA)) == 1
 
 
@@ -233,9 +226,8 @@ async def test_a_bad_smtp_password_is_logged_and_the_reply_retried_not_lost(
         smtp.password = "smtp-secret"
     (reply,) = await smtp.wait_for(sender, 1)
     assert reply["In-Reply-To"] == "<pw-1@c>"
-    await asyncio.sleep(1.0)
+    assert await wait_until(lambda: kept().status == "sent")  # never tried again
     assert len(smtp.delivered_to(sender)) == 1
-    assert kept().status == "sent"
 
 
 async def post_form(rasa, form: dict) -> tuple[int, str]:
@@ -270,7 +262,7 @@ async def test_signed_webhook_mail_is_answered_and_forged_stale_replayed_are_ref
     unsigned = {k: v for k, v in mailgun_form(SIGNING_KEY, raw).items() if k != "signature"}
     assert (await post_form(rasa, unsigned))[0] == 401
 
-    await asyncio.sleep(1.0)
+    # Each refusal came before anything was stored: the one mail stored is the one answered.
     assert len(smtp.delivered_to(sender)) == 1
     assert [row.body for row in inbox_rows(factory, sender)] == ["how many WID-230 do we have?"]
 
@@ -300,12 +292,13 @@ async def test_the_same_mail_seen_twice_or_after_a_restart_is_answered_once(
     dovecot.append(BOT, raw)
     last_uid = dovecot.append(BOT, raw)  # delivered twice: same Message-ID, another UID
     await smtp.wait_for(sender, 1)
-    await asyncio.sleep(1.0)
+    # The second copy was read (the position passed it) and dropped as a duplicate.
+    assert await wait_until(lambda: _read_up_to(factory) >= last_uid)
     assert len(smtp.delivered_to(sender)) == 1
 
     rasa.stop()
     rasa.start()  # the stored UID position: nothing is read again
-    await asyncio.sleep(3.0)
+    assert await wait_until(lambda: _imap_rounds(rasa) >= 1)  # the mailbox was read since
     assert len(smtp.delivered_to(sender)) == 1
 
     rasa.stop()
@@ -318,11 +311,28 @@ async def test_the_same_mail_seen_twice_or_after_a_restart_is_answered_once(
     answered = len(smtp.received)
     rasa.start()
     assert await wait_until(lambda: _read_up_to(factory) >= last_uid, timeout=60)
-    await asyncio.sleep(2.0)
-    assert len(smtp.received) == answered  # every mail was read again; none answered again
+    # Each mail was taken before the position moved past it: a duplicate, none answered again.
+    assert len(smtp.received) == answered
     assert len(inbox_rows(factory, sender)) == 1
 
 
 def _read_up_to(factory) -> int:
     with session_scope(factory) as session:
         return session.execute(select(MailboxCursor.last_uid)).scalar_one_or_none() or 0
+
+
+def _imap_rounds(rasa) -> int:
+    """How often the server has read the mailbox since it started (its health route says)."""
+    try:
+        with urllib.request.urlopen(f"{rasa.url}/webhooks/email/", timeout=5) as response:
+            return json.loads(response.read())["imap_rounds"]
+    except OSError:
+        return 0
+
+
+def outbox_rows(factory, message_id: int) -> list[EmailOutbox]:
+    with session_scope(factory) as session:
+        rows = session.execute(
+            select(EmailOutbox).where(EmailOutbox.conversation_message_id == message_id)
+        ).scalars()
+        return list(rows)

@@ -20,6 +20,7 @@ from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import DeliveryStatus, OutboxStatus
 from testkit.database import migrated_sqlite
 from testkit.mail import SmtpServer, make_mail, self_signed_certificate
+from testkit.waiting import wait_until
 
 BOT = "bot@misy.example"
 USER = "marta.costa@misy-demo.example"
@@ -121,14 +122,14 @@ async def test_a_bad_password_is_logged_kept_and_retried_until_it_is_fixed(smtp,
 
     stop = asyncio.Event()
     retrying = asyncio.ensure_future(sender.run(stop, idle_s=0.1))
-    for _ in range(100):  # the loop keeps retrying while the password is wrong
-        await asyncio.sleep(0.05)
-        if rows(factory, EmailOutbox)[0].attempts >= 3:
-            break
+    # The loop keeps retrying while the password is wrong.
+    assert await wait_until(lambda: rows(factory, EmailOutbox)[0].attempts >= 3)
     assert smtp.delivered_to(USER) == []
     smtp.password = "smtp-secret"  # the operator fixes the account
     received = await smtp.wait_for(USER, 1, timeout=10)
-    await asyncio.sleep(0.5)  # room for a wrong second delivery
+    # Marked sent once the server took it: a sent mail is never tried again.
+    sent = OutboxStatus.SENT.value
+    assert await wait_until(lambda: rows(factory, EmailOutbox)[0].status == sent)
     stop.set()
     await retrying
     assert len(smtp.delivered_to(USER)) == 1 == len(received)
@@ -171,23 +172,15 @@ def poller(dovecot, factory, got: list[bytes], **options) -> ImapPoller:
     return ImapPoller(settings, MailboxStore(factory), accept)
 
 
-async def until(predicate, timeout: float = 15.0):
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
-
-
 async def test_idle_delivers_new_mail_once_and_the_position_survives_a_restart(dovecot, factory):
     got: list[bytes] = []
     stop = asyncio.Event()
     # A ten-minute poll interval: only IDLE can bring the mail in within the test's wait.
     first = poller(dovecot, factory, got, poll_interval_s=600)
     running = asyncio.ensure_future(first.run(stop))
-    assert await until(lambda: first.rounds >= 1)
+    assert await wait_until(lambda: first.rounds >= 1)
     uid = dovecot.append(BOT, make_mail(USER, "how many WID-220?", message_id="<idle1@c>"))
-    assert await until(lambda: len(got) == 1)
+    assert await wait_until(lambda: len(got) == 1)
     assert b"<idle1@c>" in got[0]
     assert "\\Seen" in dovecot.flags(BOT, uid)
     stop.set()
@@ -199,9 +192,9 @@ async def test_idle_delivers_new_mail_once_and_the_position_survives_a_restart(d
     second = poller(dovecot, factory, again, use_idle=False, poll_interval_s=0.1)
     stop = asyncio.Event()
     running = asyncio.ensure_future(second.run(stop))
-    assert await until(lambda: second.rounds >= 3)
+    assert await wait_until(lambda: second.rounds >= 3)
     dovecot.append(BOT, make_mail(USER, "and WID-221?", message_id="<poll2@c>"))
-    assert await until(lambda: len(again) == 1)
+    assert await wait_until(lambda: len(again) == 1)
     stop.set()
     await asyncio.wait_for(running, 10)
     assert b"<poll2@c>" in again[0]  # the first mail was not read a second time
@@ -217,7 +210,7 @@ async def test_a_renumbered_folder_is_read_from_its_unread_mail(dovecot, factory
     stop = asyncio.Event()
     reader = poller(dovecot, factory, got, use_idle=False, poll_interval_s=0.1)
     running = asyncio.ensure_future(reader.run(stop))
-    assert await until(lambda: reader.rounds >= 2)
+    assert await wait_until(lambda: reader.rounds >= 2)
     stop.set()
     await asyncio.wait_for(running, 10)
     assert [b"<renum@c>" in raw for raw in got] == [True]  # seen mail before it is not re-read
@@ -234,7 +227,7 @@ async def test_a_wrong_imap_password_is_logged_and_retried(dovecot, factory, cap
     stop = asyncio.Event()
     with caplog.at_level(logging.ERROR, logger="connectors.email.imap"):
         running = asyncio.ensure_future(reader.run(stop))
-        assert await until(
+        assert await wait_until(
             lambda: sum("email.imap.error" in r.getMessage() for r in caplog.records) >= 2
         )
         stop.set()

@@ -118,21 +118,17 @@ async def test_bad_credentials_are_not_retried_and_are_recorded(twilio, inbox):
     assert failed.status == DeliveryStatus.FAILED and failed.error_code == "20003"
 
 
-async def test_send_rate_allows_a_burst_then_paces_to_the_rate():
-    import time
-
+def test_send_rate_allows_a_burst_then_paces_to_the_rate():
     from connectors.core.sending import SendRate
 
-    rate = SendRate(per_second=20, burst=5)
-    started = time.monotonic()
-    for _ in range(5):
-        await rate.wait()
-    burst_s = time.monotonic() - started
-    for _ in range(4):
-        await rate.wait()
-    paced_s = time.monotonic() - started - burst_s
-    assert burst_s < 0.05
-    assert paced_s >= 0.15  # four more at 20/s
+    now = [100.0]
+    rate = SendRate(per_second=20, burst=5, clock=lambda: now[0])
+    # Five at once, then each waits its turn at 20 a second.
+    assert [rate.reserve() for _ in range(9)] == pytest.approx(
+        [0, 0, 0, 0, 0, 0.05, 0.10, 0.15, 0.20]
+    )
+    now[0] += 1.0  # a quiet second refills the bucket (to the burst, no more)
+    assert [rate.reserve() for _ in range(6)] == pytest.approx([0, 0, 0, 0, 0, 0.05])
 
 
 async def test_one_sender_serves_the_turn_loop_and_the_servers_loop(twilio, inbox):
