@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.core.signatures import hub_signature, twilio_signature  # noqa: E402
 from connectors.email.mailgun import mailgun_signature  # noqa: E402
-from connectors.twilio_whatsapp import parse_form  # noqa: E402
+from connectors.twilio import parse_form  # noqa: E402
 from misybot.enums import Channel  # noqa: E402
 from testkit.database import (
     DEFAULT_POSTGRES_URL,

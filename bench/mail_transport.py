@@ -26,15 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from connectors.core.inbox import Inbox  # noqa: E402
 from connectors.core.runtime import ChannelRuntime  # noqa: E402
+from connectors.core.settings import ChannelTuning
 from connectors.email.channel import CHANNEL_NAME, inbound_message  # noqa: E402
 from connectors.email.compose import Thread, compose_reply  # noqa: E402
 from connectors.email.imap import ImapPoller, ImapSettings  # noqa: E402
+from connectors.email.mailbox import MailboxStore  # noqa: E402
 from connectors.email.parsing import parse_email  # noqa: E402
 from connectors.email.smtp import SmtpOutbox, SmtpSettings  # noqa: E402
-from misybot.channels.inbox import Inbox  # noqa: E402
-from misybot.channels.mailbox import MailboxStore  # noqa: E402
-from misybot.channels.ratelimit import SenderRateLimiter  # noqa: E402
 from misybot.db.session import make_session_factory  # noqa: E402
 from testkit.database import migrated_sqlite
 from testkit.mail import DovecotServer, SmtpServer, make_mail
@@ -56,9 +56,8 @@ async def inbound(dovecot: DovecotServer, factory, count: int) -> list[float]:
     """APPEND → stored in the inbox, the poller waiting in IDLE."""
     stored: dict[str, float] = {}
     inbox = Inbox(factory)
-    runtime = ChannelRuntime(
-        CHANNEL_NAME, inbox, SenderRateLimiter(10_000, 60), lambda stored: None
-    )
+    tuning = ChannelTuning(rate_limit_per_minute=10_000, retry_poll_s=0)
+    runtime = ChannelRuntime(CHANNEL_NAME, inbox, lambda stored: None, tuning)
 
     async def accept(raw: bytes) -> None:
         parsed = parse_email(raw)

@@ -35,9 +35,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.core.runtime import UNREGISTERED_COMMAND, OnNewMessage
-from misybot.channels.sanitize import MAX_ADDRESS_CHARS, clean_text, clean_token
+from connectors.core.sanitize import MAX_ADDRESS_CHARS, clean_text, clean_token
+from connectors.core.settings import ChannelTuning, provider_secrets
 from misybot.identity import LOCAL, METADATA_KEY, VerifiedSender
-from misybot.settings import get_channel_settings, get_settings
+from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +90,12 @@ class LocalInput(RestInput):
     def name(cls) -> str:
         return CHANNEL_NAME
 
+    def __init__(self, section: dict[str, Any] | None = None) -> None:
+        self.section = dict(section or {})  # its credentials.yml section (a turn_budget_s)
+
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> LocalInput:
-        return cls()
+        return cls(credentials)
 
     def may_name_a_user(self, request: Request) -> bool:
         """Whether this request may speak as the user its sender id names."""
@@ -110,7 +114,7 @@ class LocalInput(RestInput):
             _loopback(request.ip)
             and not any(request.headers.get(header) for header in PROXY_HEADERS)
             and not request.headers.get("origin")
-            and not get_channel_settings().public_url
+            and not provider_secrets().public_url
         )
 
     def parse(self, request: Request) -> tuple[str, str] | HTTPResponse:
@@ -137,7 +141,7 @@ class LocalInput(RestInput):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         webhook = Blueprint("local_rest_webhook", __name__)
-        budget = get_channel_settings().turn_budget_s
+        budget = ChannelTuning.resolve(self.section).turn_budget_s
 
         async def bounded_turn(message: UserMessage) -> None:
             try:

@@ -146,7 +146,7 @@ def _company_id(session: Session, slug: str | None) -> int | None:
 
 
 def _inbox_failed(args: argparse.Namespace) -> int:
-    from misybot.channels.failures import failed_messages
+    from misybot.inbox_admin import failed_messages
 
     def work(session: Session) -> int:
         found = failed_messages(session, _company_id(session, args.company), args.limit)
@@ -169,7 +169,7 @@ def _inbox_failed(args: argparse.Namespace) -> int:
 
 
 def _inbox_retry(args: argparse.Namespace) -> int:
-    from misybot.channels.failures import retry_message
+    from misybot.inbox_admin import retry_message
 
     def work(session: Session) -> int:
         if not retry_message(session, args.id, _company_id(session, args.company)):

@@ -135,7 +135,7 @@ def every_channel_credentials(
     )
     return (
         "connectors.local.LocalInput:\n"
-        "connectors.twilio_whatsapp.TwilioWhatsAppInput:\n"
+        "connectors.twilio.TwilioWhatsAppInput:\n"
         f'  account_sid: "{secrets["account_sid"]}"\n  auth_token: "{secrets["auth_token"]}"\n'
         f'  whatsapp_number: "+14155238886"\n  public_url: "{public_url}"\n'
         f'  api_url: "{twilio_url}"\n  send_backoff_s: 0.05\n'

@@ -118,7 +118,7 @@ class RasaProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.health_channel = health_channel
         credentials = credentials or (
-            "connectors.twilio_whatsapp.TwilioWhatsAppInput:\n"
+            "connectors.twilio.TwilioWhatsAppInput:\n"
             f'  account_sid: "{account_sid}"\n'
             f'  auth_token: "{auth_token}"\n'
             '  whatsapp_number: "+14155238886"\n'

@@ -9,8 +9,8 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel
 
 from connectors.core.formatting import numbered_options
+from connectors.core.inbox import Inbox, OutboundRecord, StoredMessage
 from connectors.core.options import OFFERED
-from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage
 
 
 class InboxOutput(OutputChannel):

@@ -29,9 +29,7 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from connectors.core.options import OFFERED
-from connectors.core.turns import TurnLoop, shared_turn_loop, tune_interpreter
-from misybot.channels.inbox import (
+from connectors.core.inbox import (
     BatchWriter,
     Finished,
     Inbox,
@@ -39,11 +37,14 @@ from misybot.channels.inbox import (
     StoredMessage,
     delivery_status,
 )
-from misybot.channels.messages import InboundMessage
-from misybot.channels.ratelimit import SenderRateLimiter
+from connectors.core.messages import InboundMessage
+from connectors.core.options import OFFERED
+from connectors.core.ratelimit import SenderRateLimiter
+from connectors.core.settings import ChannelTuning
+from connectors.core.turns import TurnLoop, shared_turn_loop, tune_interpreter
 from misybot.enums import Channel, InboxStatus
 from misybot.identity import METADATA_KEY, VerifiedSender
-from misybot.settings import get_channel_settings, get_settings
+from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -81,27 +82,25 @@ class ChannelRuntime:
         self,
         transport: str,
         inbox: Inbox,
-        limiter: SenderRateLimiter,
         output_factory: OutputFactory,
-        concurrent_turns: int = 2,
-        turn_loop: TurnLoop | None = None,
+        tuning: ChannelTuning | None = None,
         *,
-        turn_budget_s: float | None = None,
-        max_attempts: int | None = None,
-        retry_poll_s: float | None = None,
+        limiter: SenderRateLimiter | None = None,
+        turn_loop: TurnLoop | None = None,
     ) -> None:
-        settings = get_channel_settings()
-        self.turn_budget_s = turn_budget_s or settings.turn_budget_s
-        self.max_attempts = max_attempts or settings.max_attempts
-        # 0: never look for retries (tests that run a runtime without a server)
-        self.retry_poll_s = settings.retry_poll_s if retry_poll_s is None else retry_poll_s
+        tuning = tuning or ChannelTuning.resolve()
+        self.turn_budget_s = tuning.turn_budget_s
+        self.max_attempts = tuning.max_attempts
+        self.retry_poll_s = tuning.retry_poll_s  # 0: never look (a runtime without a server)
         self.transport = transport
         self.inbox = inbox
         # Stores and finishes each on a thread of their own: acknowledgements never wait
         # behind finishes, and either side of a burst goes in one transaction.
         self.stores = BatchWriter(inbox.store_many, name=f"{transport}-inbox")
         self.finishes = BatchWriter(inbox.finish_many, name=f"{transport}-finish")
-        self.limiter = limiter
+        self.limiter = limiter or SenderRateLimiter(
+            tuning.rate_limit_per_minute, tuning.rate_limit_window_s
+        )
         self.output_factory = output_factory
         self.turn_loop = turn_loop or shared_turn_loop()
         self.on_new_message: OnNewMessage | None = None
@@ -117,7 +116,7 @@ class ChannelRuntime:
         # Turns interleave wherever they await (the action server, the provider API); letting
         # every sender's turn in at once only makes each one slower, a few at a time finish
         # sooner on average.
-        self.concurrent_turns = max(1, concurrent_turns)
+        self.concurrent_turns = max(1, tuning.concurrent_turns)
         self._turns = asyncio.Semaphore(self.concurrent_turns)
         self._alone = asyncio.Lock()  # taken by a message that crashed the process before
         self._retry_poller: concurrent.futures.Future | None = None

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from misybot.settings import get_channel_settings
+from connectors.core.settings import switch_interval_ms
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def tune_interpreter(freeze: bool = False) -> None:
     until a restart.
     """
     global _frozen
-    interval_ms = get_channel_settings().switch_interval_ms
+    interval_ms = switch_interval_ms()
     if interval_ms > 0:
         sys.setswitchinterval(interval_ms / 1000)
     with _tuning:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,8 +23,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.core.inbox import Inbox, StoredMessage, is_outage
+from connectors.core.messages import InboundMessage
 from connectors.core.output import InboxOutput
 from connectors.core.runtime import ChannelRuntime
+from connectors.core.sanitize import MAX_NAME_CHARS, bounded_json, clean_text
+from connectors.core.settings import ChannelTuning, provider_secrets
 from connectors.email.compose import (
     Thread,
     compose_reply,
@@ -33,17 +37,13 @@ from connectors.email.compose import (
     report_files,
 )
 from connectors.email.imap import ImapPoller, ImapSettings
+from connectors.email.mailbox import MailboxStore
 from connectors.email.mailgun import WebhookRefused, form_to_message, verify_mailgun
 from connectors.email.parsing import ParsedEmail, parse_email, parse_message, reply_subject
 from connectors.email.smtp import SECURITY_MODES, SmtpOutbox, SmtpSettings
-from misybot.channels.inbox import Inbox, StoredMessage, is_outage
-from misybot.channels.mailbox import MailboxStore
-from misybot.channels.messages import InboundMessage
-from misybot.channels.ratelimit import SenderRateLimiter
-from misybot.channels.sanitize import MAX_NAME_CHARS, bounded_json, clean_text
 from misybot.db.types import utc_now
 from misybot.enums import Channel
-from misybot.settings import get_channel_settings, get_settings
+from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ CHANNEL_NAME = "email"
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+EMAIL_TUNING = {"send_attempts": 20, "send_backoff_s": 5.0, "max_body_bytes": 25 * 1024 * 1024}
 MAX_TEXT_CHARS = 4000  # what is read of a mail's new text (a command is a sentence or two)
 MAX_REFERENCES = 20  # thread ids, recipients, attachment names kept per mail
 TRUNCATED_NOTE = (
@@ -69,20 +70,17 @@ class EmailConfig:
     smtp: SmtpSettings | None = None
     mailgun_signing_key: str | None = None
     webhook_max_age_s: float = 900.0
-    max_body_bytes: int = 25 * 1024 * 1024  # Mailgun forwards attachments up to 25 MB
     reports_dir: Path = Path("var/reports")
-    rate_limit_per_minute: int = 10
-    rate_limit_window_s: float = 60.0
-    concurrent_turns: int = 2
-    send_backoff_s: float = 5.0
+    # SMTP sends are retried for longer than an API call: send_attempts 20 from send_backoff_s
+    # 5 s, doubling up to send_backoff_max_s. Mailgun forwards attachments up to 25 MB.
+    tuning: ChannelTuning = field(default_factory=lambda: ChannelTuning(**EMAIL_TUNING))
     send_backoff_max_s: float = 1800.0
-    send_attempts: int = 20
     push_delay_s: float = 1.0  # results pushed later: messages this close together share a mail
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any] | None) -> EmailConfig:
         c = dict(credentials or {})
-        env = get_channel_settings()
+        env = provider_secrets()
         address = str(c.get("address") or "").strip().lower()
         imap = None
         if c.get("imap_host"):
@@ -119,12 +117,8 @@ class EmailConfig:
             mailgun_signing_key=env.mailgun_signing_key or c.get("mailgun_signing_key") or None,
             webhook_max_age_s=float(c.get("webhook_max_age_s") or 900.0),
             reports_dir=get_settings().reports_dir,
-            rate_limit_per_minute=int(c.get("rate_limit_per_minute") or env.rate_limit_per_minute),
-            rate_limit_window_s=float(c.get("rate_limit_window_s") or env.rate_limit_window_s),
-            concurrent_turns=int(c.get("concurrent_turns") or env.concurrent_turns),
-            send_backoff_s=float(c.get("send_backoff_s") or 5.0),
+            tuning=ChannelTuning.resolve(c, **EMAIL_TUNING),
             send_backoff_max_s=float(c.get("send_backoff_max_s") or 1800.0),
-            send_attempts=int(c.get("send_attempts") or 20),
             push_delay_s=float(c.get("push_delay_s") or 1.0),
         )
         if missing := config.missing():
@@ -285,20 +279,14 @@ class EmailInput(InputChannel):
                 config.address,
                 self.store,
                 self.inbox,
-                backoff_s=config.send_backoff_s,
+                backoff_s=config.tuning.send_backoff_s,
                 backoff_max_s=config.send_backoff_max_s,
-                max_attempts=config.send_attempts,
+                max_attempts=config.tuning.send_attempts,
             )
             if config.smtp
             else None
         )
-        self.runtime = ChannelRuntime(
-            CHANNEL_NAME,
-            self.inbox,
-            SenderRateLimiter(config.rate_limit_per_minute, config.rate_limit_window_s),
-            self._output,
-            concurrent_turns=config.concurrent_turns,
-        )
+        self.runtime = ChannelRuntime(CHANNEL_NAME, self.inbox, self._output, config.tuning)
         self.poller: ImapPoller | None = None
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
@@ -470,7 +458,7 @@ class EmailInput(InputChannel):
         key = self.config.mailgun_signing_key
         if not key or self.outbox is None:
             return response.text(f"{CHANNEL_NAME} webhook is not configured", status=503)
-        if len(request.body or b"") > self.config.max_body_bytes:
+        if len(request.body or b"") > self.config.tuning.max_body_bytes:
             return response.text("request body too large", status=413)
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type not in FORM_TYPES:

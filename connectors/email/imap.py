@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from misybot.channels.mailbox import Cursor, MailboxStore
+from connectors.email.mailbox import Cursor, MailboxStore
 
 logger = logging.getLogger(__name__)
 

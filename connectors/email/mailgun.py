@@ -16,7 +16,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from misybot.channels.sanitize import clean_token
+from connectors.core.sanitize import clean_token
 
 # Headers that describe the original MIME structure, not the text Mailgun hands us decoded.
 _STRUCTURAL = {"content-type", "content-transfer-encoding", "mime-version", "content-length"}

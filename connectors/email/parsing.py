@@ -18,7 +18,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 
-from misybot.channels.sanitize import MAX_ADDRESS_CHARS, clean_token
+from connectors.core.sanitize import MAX_ADDRESS_CHARS, clean_token
 
 MAX_PROVIDER_ID = 128  # the inbox's provider_message_id column
 MAX_BODY_SCAN_CHARS = 100_000  # what is searched for quotes (the reader keeps far less)

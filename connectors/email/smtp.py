@@ -17,8 +17,8 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from misybot.channels.inbox import Inbox, OutboundRecord
-from misybot.channels.mailbox import MailboxStore, PendingEmail
+from connectors.core.inbox import Inbox, OutboundRecord
+from connectors.email.mailbox import MailboxStore, PendingEmail
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
 

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,17 +20,15 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.core.inbox import Inbox, OutboundRecord, StoredMessage, is_outage
+from connectors.core.messages import InboundMessage
 from connectors.core.output import InboxOutput
 from connectors.core.runtime import ChannelRuntime
 from connectors.core.sending import HttpSender, SendResult
+from connectors.core.settings import ChannelTuning, ProviderSecrets, provider_secrets
 from connectors.core.signatures import hub_challenge, valid_hub_signature
-from connectors.core.tuning import channel_tuning
-from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage, is_outage
-from misybot.channels.messages import InboundMessage
-from misybot.channels.ratelimit import SenderRateLimiter
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
-from misybot.settings import ChannelSettings, get_channel_settings
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +81,12 @@ def items(container: Any, key: str) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
+def _meta_tuning(credentials: Mapping[str, Any], sends_per_second: float) -> ChannelTuning:
+    """The channel's tuning; its bodies may be 1 MB (Meta batches many events into one)."""
+    tuning = ChannelTuning.resolve(credentials, sends_per_second=sends_per_second)
+    return replace(tuning, max_body_bytes=max(tuning.max_body_bytes, MIN_MAX_BODY_BYTES))
+
+
 @dataclass
 class GraphConfig:
     """One Meta channel's settings: secrets from the environment, the rest from credentials."""
@@ -97,25 +101,19 @@ class GraphConfig:
     send_node: str = "me"  # Messenger/Instagram send through /<send_node>/messages
     templates: dict[str, dict[str, str]] = field(default_factory=dict)  # WhatsApp, per response
     outside_window_tag: str | None = "HUMAN_AGENT"  # Messenger/Instagram after 24 h
-    rate_limit_per_minute: int = 10
-    rate_limit_window_s: float = 60.0
-    max_body_bytes: int = 64 * 1024
-    send_attempts: int = 4
-    send_backoff_s: float = 0.5
-    sends_per_second: float = 80.0
-    concurrent_turns: int = 2
+    tuning: ChannelTuning = field(default_factory=ChannelTuning)
 
     @classmethod
     def from_credentials(
         cls,
         credentials: Mapping[str, Any] | None,
         *,
-        token: Callable[[ChannelSettings], str | None],
+        token: Callable[[ProviderSecrets], str | None],
         account_key: str,
         sends_per_second: float,
     ) -> GraphConfig:
         credentials = dict(credentials or {})
-        env = get_channel_settings()
+        env = provider_secrets()
         tag = credentials.get("outside_window_tag", "HUMAN_AGENT")
         return cls(
             app_secret=env.meta_app_secret or credentials.get("app_secret") or "",
@@ -131,10 +129,7 @@ class GraphConfig:
             send_node=str(credentials.get("send_node") or "me"),
             templates=dict(credentials.get("templates") or {}),
             outside_window_tag=tag or None,
-            **{
-                **channel_tuning(credentials, env, sends_per_second),
-                "max_body_bytes": max(env.max_body_bytes, MIN_MAX_BODY_BYTES),
-            },
+            tuning=_meta_tuning(credentials, sends_per_second),
         )
 
     def missing(self, *, account_required: bool = False) -> list[str]:
@@ -274,20 +269,15 @@ class GraphInput(InputChannel):
     def __init__(self, config: GraphConfig, inbox: Inbox | None = None) -> None:
         self.config = config
         self.inbox = inbox or Inbox()
+        tuning = config.tuning
         self.sender = HttpSender(
-            attempts=config.send_attempts,
-            backoff_s=config.send_backoff_s,
-            per_second=config.sends_per_second,
+            attempts=tuning.send_attempts,
+            backoff_s=tuning.send_backoff_s,
+            per_second=tuning.sends_per_second,
         )
         # Read receipts and typing indicators are a courtesy: one try, never delaying a reply.
-        self.receipts = HttpSender(attempts=1, per_second=config.sends_per_second)
-        self.runtime = ChannelRuntime(
-            self.channel_name,
-            self.inbox,
-            SenderRateLimiter(config.rate_limit_per_minute, config.rate_limit_window_s),
-            self.output,
-            concurrent_turns=config.concurrent_turns,
-        )
+        self.receipts = HttpSender(attempts=1, per_second=tuning.sends_per_second)
+        self.runtime = ChannelRuntime(self.channel_name, self.inbox, self.output, tuning)
         self._receipt_tasks: set[asyncio.Task] = set()
 
     @classmethod
@@ -309,7 +299,7 @@ class GraphInput(InputChannel):
         if self.config.missing(account_required=self.account_required):
             return response.text(f"{self.channel_name} is not configured", status=503)
         body = request.body or b""
-        if len(body) > self.config.max_body_bytes:
+        if len(body) > self.config.tuning.max_body_bytes:
             logger.warning(
                 "meta.webhook.too_large channel=%s bytes=%d", self.channel_name, len(body)
             )

@@ -9,11 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.core.formatting import markdown_to_plain, numbered_options, split_text, utf8_length
+from connectors.core.inbox import StoredMessage
+from connectors.core.messages import GeoLocation, InboundMessage, Media
 from connectors.core.options import OFFERED
-from connectors.meta.graph import GraphConfig, GraphInput, GraphOutput, WebhookBatch, items
-from misybot.channels.inbox import StoredMessage
-from misybot.channels.messages import GeoLocation, InboundMessage, Media
-from misybot.channels.sanitize import (
+from connectors.core.sanitize import (
     MAX_NAME_CHARS,
     bounded_json,
     clean_text,
@@ -22,6 +21,7 @@ from misybot.channels.sanitize import (
     finite,
     obj,
 )
+from connectors.meta.graph import GraphConfig, GraphInput, GraphOutput, WebhookBatch, items
 from misybot.db.types import utc_now
 from misybot.enums import Channel
 

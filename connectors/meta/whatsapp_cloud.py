@@ -12,6 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.core.formatting import markdown_to_whatsapp, numbered_options, split_text
+from connectors.core.inbox import StoredMessage
+from connectors.core.messages import GeoLocation, InboundMessage, Media
+from connectors.core.sanitize import (
+    MAX_NAME_CHARS,
+    bounded_json,
+    clean_text,
+    clean_token,
+    finite,
+    obj,
+)
 from connectors.meta.graph import (
     GraphConfig,
     GraphInput,
@@ -19,16 +29,6 @@ from connectors.meta.graph import (
     StatusUpdate,
     WebhookBatch,
     items,
-)
-from misybot.channels.inbox import StoredMessage
-from misybot.channels.messages import GeoLocation, InboundMessage, Media
-from misybot.channels.sanitize import (
-    MAX_NAME_CHARS,
-    bounded_json,
-    clean_text,
-    clean_token,
-    finite,
-    obj,
 )
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
@@ -56,7 +56,7 @@ def parse_whatsapp_cloud(
     Each item is taken or refused on its own: one that is malformed (a missing or over-long id,
     a field of the wrong type) is counted as refused and never keeps the others from being
     stored. Media arrive as ids; ``Media.url`` is the Graph URL of the media object
-    (``<media_base_url>/<id>``), fetched on demand with ``misybot.channels.media``.
+    (``<media_base_url>/<id>``), fetched on demand with ``connectors.meta.media``.
     """
     batch = WebhookBatch()
     for entry in items(payload, "entry"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from misybot.channels.inbox import Inbox
+from connectors.core.inbox import Inbox
 from misybot.db.session import make_session_factory
 
 

@@ -238,7 +238,7 @@ async def post_twilio(stack: Stack, fields: dict) -> int:
 
 
 def _form(body: bytes) -> dict:
-    from connectors.twilio_whatsapp import parse_form
+    from connectors.twilio import parse_form
 
     return parse_form(body)
 

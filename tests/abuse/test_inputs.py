@@ -14,16 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from connectors.core.sanitize import bounded_json, clean_text, clean_token
 from connectors.email.channel import MAX_TEXT_CHARS, inbound_message
+from connectors.email.mailbox import MailboxStore
 from connectors.email.mailgun import WebhookRefused, form_to_message
 from connectors.email.parsing import parse_message
 from connectors.meta.graph import PayloadError as GraphPayloadError
 from connectors.meta.graph import load_event
 from connectors.meta.messenger import parse_messaging
 from connectors.meta.whatsapp_cloud import parse_whatsapp_cloud
-from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
-from misybot.channels.mailbox import MailboxStore
-from misybot.channels.sanitize import bounded_json, clean_text, clean_token
+from connectors.twilio import PayloadError, parse_form, parse_inbound
 from misybot.db.models import ConversationMessage
 from misybot.db.session import session_scope
 from misybot.enums import Channel, InboxStatus

@@ -20,14 +20,14 @@ from rasa.core.channels.channel import CollectingOutputChannel
 from sqlalchemy import select, update
 
 from connectors.core.runtime import FAILED_COMMAND, UNREGISTERED_COMMAND, ChannelRuntime
+from connectors.core.settings import ChannelTuning
 from connectors.core.turns import TurnLoop
-from connectors.twilio_whatsapp import parse_form, parse_inbound
-from misybot.channels.failures import failed_messages, retry_message
-from misybot.channels.ratelimit import SenderRateLimiter
+from connectors.twilio import parse_form, parse_inbound
 from misybot.db.models import ChannelIdentity, ConversationMessage
 from misybot.db.session import session_scope
 from misybot.enums import Channel, InboxStatus, Role
 from misybot.identity import METADATA_KEY, VerifiedSender
+from misybot.inbox_admin import failed_messages, retry_message
 from misybot.settings import get_settings
 from testkit.database import Builder
 from testkit.payloads import inbound_form
@@ -72,15 +72,11 @@ def turns():
     loop.stop()
 
 
-def runtime(inbox, turns, **options) -> ChannelRuntime:
+def runtime(inbox, turns, **tuning) -> ChannelRuntime:
+    """A Twilio channel runtime on ``turns``, its tuning's defaults but for ``tuning``."""
+    tuning = ChannelTuning(**{"retry_poll_s": 0, **tuning})
     return ChannelRuntime(
-        "whatsapp_twilio",
-        inbox,
-        SenderRateLimiter(limit=10, window_s=60),
-        lambda stored: Output(),
-        turn_loop=turns,
-        retry_poll_s=options.pop("retry_poll_s", 0),
-        **options,
+        "whatsapp_twilio", inbox, lambda stored: Output(), tuning, turn_loop=turns
     )
 
 
@@ -261,7 +257,7 @@ def test_the_inbox_cli_lists_failed_messages_and_retries_one(tmp_path):
     from testkit.database import migrated_sqlite
 
     engine = migrated_sqlite(tmp_path / "cli.db")
-    from misybot.channels.inbox import Finished, Inbox
+    from connectors.core.inbox import Finished, Inbox
     from misybot.db.session import make_session_factory
 
     inbox = Inbox(make_session_factory(engine))
@@ -288,8 +284,8 @@ CRASHING_PROCESS = textwrap.dedent(
     """
     import asyncio, os, signal, sys
     from connectors.core.runtime import ChannelRuntime
-    from misybot.channels.inbox import Inbox
-    from misybot.channels.ratelimit import SenderRateLimiter
+    from connectors.core.inbox import Inbox
+    from connectors.core.settings import ChannelTuning
     from rasa.core.channels.channel import CollectingOutputChannel
 
     async def rasa(message):
@@ -301,8 +297,8 @@ CRASHING_PROCESS = textwrap.dedent(
 
     async def main():
         channel = ChannelRuntime(
-            "whatsapp_twilio", Inbox(), SenderRateLimiter(10, 60),
-            lambda stored: CollectingOutputChannel(), retry_poll_s=0,
+            "whatsapp_twilio", Inbox(), lambda stored: CollectingOutputChannel(),
+            ChannelTuning.resolve(retry_poll_s=0),
         )
         await channel.start(rasa)
         await asyncio.sleep(30)  # the test ends it once it has seen what it waits for

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from misybot.channels.inbox import Inbox
+from connectors.core.inbox import Inbox
 from misybot.db.session import make_session_factory
 from testkit.database import migrated_sqlite
 from testkit.mail import DovecotServer

@@ -21,15 +21,15 @@ from connectors.core.formatting import (
     numbered_options,
     split_text,
 )
+from connectors.core.inbox import BatchWriter, Finished, Inbox, OutboundRecord
+from connectors.core.ratelimit import SenderRateLimiter
 from connectors.core.signatures import (
     public_url,
     twilio_signature,
     valid_hub_signature,
     valid_twilio_signature,
 )
-from connectors.twilio_whatsapp import PayloadError, parse_form, parse_inbound
-from misybot.channels.inbox import BatchWriter, Finished, Inbox, OutboundRecord
-from misybot.channels.ratelimit import SenderRateLimiter
+from connectors.twilio import PayloadError, parse_form, parse_inbound
 from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus, Role
@@ -208,19 +208,13 @@ def _message(sid: str, sender: str = "whatsapp:+351922222222", text: str = "hi")
     )
 
 
-def _runtime(inbox, turns, output_factory, **options):
+def _runtime(inbox, turns, output_factory):
     """A Twilio channel runtime on ``turns`` (10 messages a minute per sender)."""
     from connectors.core.runtime import ChannelRuntime
+    from connectors.core.settings import ChannelTuning
 
-    return ChannelRuntime(
-        "whatsapp_twilio",
-        inbox,
-        options.pop("limiter", None) or SenderRateLimiter(limit=10, window_s=60),
-        output_factory,
-        turn_loop=turns,
-        retry_poll_s=options.pop("retry_poll_s", 0),
-        **options,
-    )
+    tuning = ChannelTuning(rate_limit_per_minute=10, rate_limit_window_s=60, retry_poll_s=0)
+    return ChannelRuntime("whatsapp_twilio", inbox, output_factory, tuning, turn_loop=turns)
 
 
 def _known_sender(inbox, *numbers: str):
@@ -388,14 +382,14 @@ def _encode(fields: dict) -> bytes:
 def test_repository_credentials_load_and_wait_for_secrets_from_the_environment(monkeypatch):
     import yaml
 
-    from connectors.twilio_whatsapp import TwilioWhatsAppInput
-    from misybot.settings import get_channel_settings
+    from connectors.core.settings import provider_secrets
+    from connectors.twilio import TwilioWhatsAppInput
 
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
-    section = credentials["connectors.twilio_whatsapp.TwilioWhatsAppInput"]
+    section = credentials["connectors.twilio.TwilioWhatsAppInput"]
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "MISYBOT_PUBLIC_URL"):
         monkeypatch.delenv(name, raising=False)
-    get_channel_settings.cache_clear()
+    provider_secrets.cache_clear()
     channel = TwilioWhatsAppInput.from_credentials(section)
     assert channel.name() == "whatsapp_twilio"
     assert channel.config.missing() == [
@@ -406,11 +400,11 @@ def test_repository_credentials_load_and_wait_for_secrets_from_the_environment(m
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC9")
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "secret")
     monkeypatch.setenv("MISYBOT_PUBLIC_URL", "https://bot.example.com/")
-    get_channel_settings.cache_clear()
+    provider_secrets.cache_clear()
     try:
         config = TwilioWhatsAppInput.from_credentials(section).config
     finally:
-        get_channel_settings.cache_clear()
+        provider_secrets.cache_clear()
     assert config.missing() == []
     assert config.messages_url == "https://api.twilio.com/2010-04-01/Accounts/AC9/Messages.json"
     assert config.status_callback_url() == (

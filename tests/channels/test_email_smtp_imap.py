@@ -10,11 +10,11 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from connectors.core.inbox import Inbox
 from connectors.email.compose import Thread, compose_reply
 from connectors.email.imap import ImapMailbox, ImapPoller, ImapSettings
+from connectors.email.mailbox import Cursor, MailboxStore
 from connectors.email.smtp import SmtpOutbox, SmtpSettings
-from misybot.channels.inbox import Inbox
-from misybot.channels.mailbox import Cursor, MailboxStore
 from misybot.db.models import EmailOutbox, OutboundMessage
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import DeliveryStatus, OutboxStatus

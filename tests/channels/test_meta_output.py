@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from connectors.core.messages import InboundMessage
 from connectors.core.sending import HttpSender
 from connectors.meta.graph import GraphConfig
+from connectors.meta.media import MediaUnavailable, fetch_whatsapp_media
 from connectors.meta.messenger import InstagramOutput, MessengerOutput
 from connectors.meta.whatsapp_cloud import WhatsAppCloudOutput
-from misybot.channels.media import MediaUnavailable, fetch_whatsapp_media
-from misybot.channels.messages import InboundMessage
 from misybot.db.models import OutboundMessage
 from misybot.db.session import session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus

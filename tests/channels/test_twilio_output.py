@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from connectors.core.messages import InboundMessage
 from connectors.core.sending import HttpSender
-from connectors.twilio_whatsapp import TwilioConfig, TwilioWhatsAppOutput
-from misybot.channels.messages import InboundMessage
+from connectors.twilio import TwilioConfig, TwilioWhatsAppOutput
 from misybot.db.models import OutboundMessage
 from misybot.db.session import session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus

@@ -1,29 +1,12 @@
-"""WhatsApp through Twilio: signed, deduplicated, rate-limited webhooks that are never lost.
-
-``credentials.yml``::
-
-    connectors.twilio_whatsapp.TwilioWhatsAppInput:
-      account_sid: "AC…"            # or TWILIO_ACCOUNT_SID
-      auth_token: "…"               # or TWILIO_AUTH_TOKEN (keep it out of the repo)
-      whatsapp_number: "+14155238886"   # or messaging_service_sid: "MG…"
-      public_url: "https://bot.example.com"   # or MISYBOT_PUBLIC_URL; what Twilio calls
-      # api_url: "https://api.twilio.com"     # or MISYBOT_TWILIO_API_URL
-      # template_content_sid: "HX…"           # approved template outside the 24-hour window
-
-Twilio is pointed at ``<public_url>/webhooks/whatsapp_twilio/webhook``; delivery status callbacks
-arrive at ``…/whatsapp_twilio/status``.
-"""
+"""The ``whatsapp_twilio`` input channel and its output: webhooks in, the Messages API out."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 from rasa.core.channels.channel import InputChannel, OutputChannel
 from sanic import Blueprint, response
@@ -31,178 +14,35 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.core.formatting import markdown_to_whatsapp, split_text
+from connectors.core.inbox import Inbox, OutboundRecord, StoredMessage, is_outage
 from connectors.core.output import InboxOutput
 from connectors.core.runtime import ChannelRuntime
+from connectors.core.sanitize import (
+    clean_token,
+)
 from connectors.core.sending import HttpSender
 from connectors.core.signatures import public_url, valid_twilio_signature
-from connectors.core.tuning import channel_tuning
-from misybot.channels.inbox import Inbox, OutboundRecord, StoredMessage, is_outage
-from misybot.channels.messages import GeoLocation, InboundMessage, Media
-from misybot.channels.ratelimit import SenderRateLimiter
-from misybot.channels.sanitize import (
-    MAX_ADDRESS_CHARS,
-    MAX_ID_CHARS,
-    MAX_NAME_CHARS,
-    bounded_json,
-    clean_text,
-    clean_token,
-    clean_url,
-    finite,
+from connectors.twilio.config import TwilioConfig
+from connectors.twilio.payload import (
+    CHANNEL_NAME,
+    FormParams,
+    PayloadError,
+    parse_form,
+    parse_inbound,
 )
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
-from misybot.settings import get_channel_settings
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_NAME = "whatsapp_twilio"
-TWILIO_API_URL = "https://api.twilio.com"
+
 MAX_BODY_CHARS = 1600  # Twilio error 21617 above this
-MAX_INBOUND_CHARS = 4096  # WhatsApp's longest text message: what NLU could ever be sent
-MAX_PAYLOAD_CHARS = 1024  # a button's payload (ours are commands of a few dozen characters)
-MAX_MEDIA = 10
+
+
 SESSION_WINDOW = timedelta(hours=24)
+
+
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-
-class PayloadError(ValueError):
-    """The webhook's form is not a Twilio inbound message."""
-
-
-class FormParams(dict):
-    """Form fields as lists of values, blank ones kept (Twilio signs those too)."""
-
-    def getall(self, name: str) -> list[str]:  # the interface twilio's RequestValidator reads
-        return self[name]
-
-    def first(self, name: str) -> str | None:
-        values = self.get(name)
-        return values[0] if values else None
-
-
-def parse_form(body: bytes) -> FormParams:
-    """``application/x-www-form-urlencoded`` bytes as ``FormParams``; ``PayloadError`` if not."""
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise PayloadError(f"malformed form body: {error}") from error
-    params = FormParams()
-    for name, value in pairs:
-        params.setdefault(name, []).append(value)
-    return params
-
-
-def parse_inbound(params: FormParams, received_at=None) -> InboundMessage:
-    """A Twilio WhatsApp inbound webhook as an ``InboundMessage`` (``PayloadError`` if it is not
-    one: ids and addresses are bounded tokens, the text is cut to WhatsApp's own maximum)."""
-    sid = clean_token(params.first("MessageSid") or params.first("SmsMessageSid"))
-    sender = clean_token(params.first("From"), MAX_ADDRESS_CHARS)
-    if not sid or not sender:
-        raise PayloadError(
-            "MessageSid and From are required, without spaces, at most "
-            f"{MAX_ID_CHARS} and {MAX_ADDRESS_CHARS} characters"
-        )
-    try:
-        count = int(params.first("NumMedia") or 0)
-    except ValueError as error:
-        raise PayloadError("NumMedia is not a number") from error
-    if not 0 <= count <= MAX_MEDIA:
-        raise PayloadError("NumMedia out of range")
-    media = tuple(
-        Media(url, clean_text(params.first(f"MediaContentType{index}"), 128) or None)
-        for index in range(count)
-        if (url := clean_url(params.first(f"MediaUrl{index}")))
-    )
-    location = None
-    if params.first("Latitude") or params.first("Longitude"):
-        latitude = finite(params.first("Latitude"), -90, 90)
-        longitude = finite(params.first("Longitude"), -180, 180)
-        if latitude is None or longitude is None:
-            raise PayloadError("Latitude/Longitude must be numbers within ±90/±180")
-        location = GeoLocation(
-            latitude,
-            longitude,
-            clean_text(params.first("Address"), 500) or None,
-            clean_text(params.first("Label"), MAX_NAME_CHARS) or None,
-        )
-    return InboundMessage(
-        channel=Channel.WHATSAPP,
-        transport=CHANNEL_NAME,
-        sender=sender,
-        address=sender.removeprefix("whatsapp:"),
-        provider_message_id=sid,
-        received_at=received_at or utc_now(),
-        text=clean_text(params.first("Body"), MAX_INBOUND_CHARS),
-        media=media,
-        location=location,
-        button_payload=clean_text(params.first("ButtonPayload"), MAX_PAYLOAD_CHARS) or None,
-        profile_name=clean_text(params.first("ProfileName"), MAX_NAME_CHARS) or None,
-        raw=bounded_json(
-            {name: values[0] if len(values) == 1 else values for name, values in params.items()}
-        ),
-    )
-
-
-@dataclass
-class TwilioConfig:
-    """What the connector needs to verify webhooks and send replies."""
-
-    account_sid: str
-    auth_token: str
-    whatsapp_number: str | None = None
-    messaging_service_sid: str | None = None
-    public_url: str | None = None
-    api_url: str = TWILIO_API_URL
-    template_content_sid: str | None = None
-    rate_limit_per_minute: int = 10
-    rate_limit_window_s: float = 60.0
-    max_body_bytes: int = 64 * 1024
-    send_attempts: int = 4
-    send_backoff_s: float = 0.5
-    # Twilio queues messages above a sender's throughput itself (10/s text); this only keeps our
-    # API calls within what one account may make at once.
-    sends_per_second: float = 30.0
-    concurrent_turns: int = 2
-
-    @classmethod
-    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> TwilioConfig:
-        credentials = dict(credentials or {})
-        env = get_channel_settings()
-        config = cls(
-            account_sid=env.twilio_account_sid or credentials.get("account_sid") or "",
-            auth_token=env.twilio_auth_token or credentials.get("auth_token") or "",
-            whatsapp_number=credentials.get("whatsapp_number") or None,
-            messaging_service_sid=credentials.get("messaging_service_sid") or None,
-            public_url=(env.public_url or credentials.get("public_url") or "").rstrip("/") or None,
-            api_url=(env.twilio_api_url or credentials.get("api_url") or TWILIO_API_URL).rstrip(
-                "/"
-            ),
-            template_content_sid=credentials.get("template_content_sid") or None,
-            **channel_tuning(credentials, env, sends_per_second=30.0),
-        )
-        if missing := config.missing():
-            # Rasa still starts (the REST channel keeps working); the webhook answers 503.
-            logger.warning("twilio.not_configured missing=%s", ",".join(missing))
-        return config
-
-    def missing(self) -> list[str]:
-        """The settings still needed before the channel can verify and answer anything."""
-        needed = {
-            "account_sid (TWILIO_ACCOUNT_SID)": self.account_sid,
-            "auth_token (TWILIO_AUTH_TOKEN)": self.auth_token,
-            "whatsapp_number or messaging_service_sid": self.whatsapp_number
-            or self.messaging_service_sid,
-        }
-        return [name for name, value in needed.items() if not value]
-
-    @property
-    def messages_url(self) -> str:
-        return f"{self.api_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-
-    def status_callback_url(self) -> str | None:
-        if not self.public_url:
-            return None
-        return f"{self.public_url}/webhooks/{CHANNEL_NAME}/status"
 
 
 def _whatsapp_address(recipient: str) -> str:
@@ -337,17 +177,11 @@ class TwilioWhatsAppInput(InputChannel):
         self.config = config
         self.inbox = inbox or Inbox()
         self.sender = HttpSender(
-            attempts=config.send_attempts,
-            backoff_s=config.send_backoff_s,
-            per_second=config.sends_per_second,
+            attempts=config.tuning.send_attempts,
+            backoff_s=config.tuning.send_backoff_s,
+            per_second=config.tuning.sends_per_second,
         )
-        self.runtime = ChannelRuntime(
-            CHANNEL_NAME,
-            self.inbox,
-            SenderRateLimiter(config.rate_limit_per_minute, config.rate_limit_window_s),
-            self._output,
-            concurrent_turns=config.concurrent_turns,
-        )
+        self.runtime = ChannelRuntime(CHANNEL_NAME, self.inbox, self._output, config.tuning)
 
     def _output(self, stored: StoredMessage | None) -> TwilioWhatsAppOutput:
         return TwilioWhatsAppOutput(self.config, self.sender, self.inbox, stored)
@@ -365,7 +199,7 @@ class TwilioWhatsAppInput(InputChannel):
         """The signed form, or the 4xx answer to give instead (logged; nothing is stored)."""
         if self.config.missing():
             return None, response.text(f"{CHANNEL_NAME} is not configured", status=503)
-        if len(request.body or b"") > self.config.max_body_bytes:
+        if len(request.body or b"") > self.config.tuning.max_body_bytes:
             logger.warning("twilio.webhook.too_large bytes=%d", len(request.body))
             return None, response.text("request body too large", status=413)
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.sql import Insert, Update
 
-from misybot.channels.messages import InboundMessage
+from connectors.core.messages import InboundMessage
 from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage, User
 from misybot.db.session import make_session_factory, session_scope
 from misybot.db.types import utc_now

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from misybot.settings import get_channel_settings
+from connectors.core.settings import provider_secrets
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_GRAPH_VERSION = "v23.0"
@@ -32,7 +32,7 @@ def media_object_url(media: str, graph_url: str | None = None, version: str | No
     """The Graph URL of a media object; ``media`` is its id or already that URL."""
     if media.startswith(("http://", "https://")):
         return media
-    settings = get_channel_settings()
+    settings = provider_secrets()
     base = (graph_url or settings.graph_api_url or DEFAULT_GRAPH_URL).rstrip("/")
     return f"{base}/{version or settings.graph_api_version or DEFAULT_GRAPH_VERSION}/{media}"
 
@@ -46,7 +46,7 @@ async def fetch_whatsapp_media(
     timeout_s: float = 30.0,
 ) -> MediaContent:
     """The bytes of WhatsApp Cloud media ``media`` (an id, or the URL stored with the message)."""
-    token = access_token or get_channel_settings().whatsapp_cloud_access_token
+    token = access_token or provider_secrets().whatsapp_cloud_access_token
     if not token:
         raise MediaUnavailable("no WhatsApp Cloud access token (WHATSAPP_CLOUD_ACCESS_TOKEN)")
     headers = {"Authorization": f"Bearer {token}"}

@@ -1,1 +1,0 @@
-"""Provider channels without Rasa: the normalised inbound message, the durable inbox, limits."""
