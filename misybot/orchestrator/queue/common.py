@@ -1,0 +1,62 @@
+"""What every part of the queue shares: the table, its statuses, the priority rule and the
+PostgreSQL wake-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from misybot.db.models import AgentExecution
+from misybot.enums import ExecutionStatus
+
+NOTIFY_CHANNEL = "misybot_executions"
+
+
+FINISHED = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
+
+
+ACTIVE = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+
+
+# The hot path (enqueue, claim, finish, renew) runs statements built once here, on the table
+# rather than the mapped class: no statement construction, cache-key walk or ORM bookkeeping per
+# job (they cost more than the database work itself). ``Database`` is a Session or a Connection.
+Database = Session | Connection
+
+
+_executions = AgentExecution.__table__
+
+
+_columns = _executions.c
+
+
+def priority_for(agent_type: str, persona: str | None, rules: Mapping[str, int]) -> int:
+    """The design's rule: the highest of the persona's and the agent type's priorities."""
+    candidates = [rules.get("default", 5)]
+    if persona and f"persona:{persona}" in rules:
+        candidates.append(rules[f"persona:{persona}"])
+    if agent_type in rules:
+        candidates.append(rules[agent_type])
+    return max(candidates)
+
+
+def is_postgres(db: Database) -> bool:
+    dialect = db.get_bind().dialect if isinstance(db, Session) else db.dialect
+    return dialect.name == "postgresql"
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, '')").bindparams(channel=NOTIFY_CHANNEL)
+
+
+def notify(session: Session) -> None:
+    """Wake idle PostgreSQL workers when this transaction commits (a no-op elsewhere); once per
+    transaction, however many jobs it enqueues."""
+    if not is_postgres(session):
+        return
+    transaction = session.get_transaction()
+    if session.info.get("misybot_notified") is not transaction:
+        session.execute(_NOTIFY)
+        session.info["misybot_notified"] = transaction
