@@ -33,8 +33,8 @@ validate: install ## Check the training data and domain (warnings fail)
 	$(BIN)/python scripts/validate.py --config config.yml --domain domain --data data --fail-on-warnings
 
 db: install ## Migrate the database (MISYBOT_DATABASE_URL) and load the demo data once
-	@$(BIN)/misybot db upgrade
-	@$(BIN)/misybot demo seed
+	@$(BIN)/misybot db upgrade >/dev/null
+	@$(BIN)/misybot demo seed --quiet
 
 worker: install db ## Run an orchestrator worker (agent executions, recurring runs, pushed results)
 	@$(BIN)/misybot worker

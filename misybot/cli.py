@@ -220,7 +220,11 @@ def _demo_user(args: argparse.Namespace) -> int:
     from misybot.demo import demo_user
 
     spec = demo_user(args.persona)
-    print(spec.email)
+    if args.describe:
+        voice = spec.persona.value if spec.persona else "the default"
+        print(f"{spec.name} ({spec.role.value}, {voice} voice) <{spec.email}>")
+    else:
+        print(spec.email)
     return 0
 
 
@@ -243,9 +247,10 @@ def _demo_seed(args: argparse.Namespace) -> int:
             f"demo data already present (company {summary.companies[0]!r}); nothing written "
             "(use --reset to recreate it)"
         )
-    width = max(len(name) for name in summary.counts)
-    for table, count in summary.counts.items():
-        print(f"  {table:<{width}}  {count:>7}")
+    if not args.quiet:
+        width = max(len(name) for name in summary.counts)
+        for table, count in summary.counts.items():
+            print(f"  {table:<{width}}  {count:>7}")
     return EXIT_OK
 
 
@@ -482,6 +487,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=20261122, help="random seed")
     seed.add_argument("--now", type=_moment, help="anchor time of the history (default: now)")
     seed.add_argument("--reset", action="store_true", help="delete and recreate the demo data")
+    seed.add_argument("--quiet", action="store_true", help="one line, no row counts")
     seed.set_defaults(handler=_demo_seed)
     user = demo_commands.add_parser(
         "user", help="print the e-mail of the demo user with a persona (who `make shell` is)"
@@ -491,6 +497,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=[*(p.value for p in Persona), "default"],
         help="a reply style, or 'default' (no preference); without it: Ana, the admin",
     )
+    user.add_argument("--describe", action="store_true", help="name, role and voice too")
     user.set_defaults(handler=_demo_user)
 
     company = commands.add_parser("company", help="companies (tenants)")

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from pathlib import Path
 
-from rasa.core.channels.console import record_messages
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from connectors.serve import quiet_library_warnings
 
 
 def main() -> None:
@@ -14,6 +18,9 @@ def main() -> None:
     parser.add_argument("--url", required=True, help="the Rasa server, e.g. http://127.0.0.1:5005")
     parser.add_argument("--sender", required=True, help="who is talking (a user's e-mail)")
     args = parser.parse_args()
+    quiet_library_warnings()
+    from rasa.core.channels.console import record_messages
+
     asyncio.run(record_messages(server_url=args.url, sender_id=args.sender))
 
 
