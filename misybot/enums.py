@@ -20,13 +20,15 @@ class Persona(str, Enum):
 
 
 class Channel(str, Enum):
+    """Where a person can be reached and recognised (their channel identities). The database's
+    check constraints still admit two values of the first schema, Rasa's local connectors,
+    which no person is on; nothing writes them."""
+
     WHATSAPP = "whatsapp"
     SMS = "sms"
     EMAIL = "email"
     SLACK = "slack"
     TELEGRAM = "telegram"
-    REST = "rest"
-    CMDLINE = "cmdline"
     MESSENGER = "messenger"
     INSTAGRAM = "instagram"
 
