@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -43,17 +42,14 @@ from testkit.database import (
     seed_demo,
     seeded_database_url,
 )
-from testkit.mail import SmtpServer
 from testkit.payloads import (
-    every_channel_credentials,
     inbound_form,
     messaging_event,
     messaging_webhook,
     whatsapp_message,
     whatsapp_webhook,
 )
-from testkit.processes import RasaProcess, action_server, worker_process
-from testkit.standins import GraphStandIn, TwilioStandIn
+from testkit.stack import Provider, every_channel_stack
 
 PHONE_NUMBER_ID, PAGE_ID, IG_ID = "100000000000001", "100000000000002", "100000000000003"
 PUBLIC_URL = "https://bench.example.com"
@@ -223,40 +219,16 @@ def main() -> None:
         ]
         link_identities([url], "tiago.ferreira@misy-demo.example", tiago)
         link_identities([url], "marta.costa@misy-demo.example", [(Channel.WHATSAPP, f"+{OTHER}")])
-        env = {**os.environ, "MISYBOT_DATABASE_URL": url}
-        twilio = TwilioStandIn(SECRETS["account_sid"], SECRETS["auth_token"]).start()
-        resources.callback(twilio.stop)
-        graph = GraphStandIn(
-            version="v23.0",
-            phone_number_id=PHONE_NUMBER_ID,
-            whatsapp_token=SECRETS["whatsapp_token"],
-            messenger_token=SECRETS["messenger_token"],
-            instagram_token=SECRETS["instagram_token"],
-        ).start()
-        resources.callback(graph.stop)
-        smtp = SmtpServer(BOT_EMAIL, "smtp-secret").start()
-        resources.callback(smtp.stop)
-        action_url = resources.enter_context(action_server(env))
-        resources.enter_context(worker_process(env, cwd=ROOT))
-        server = RasaProcess(
-            root=ROOT,
-            workdir=Path(scratch) / "rasa",
-            model=args.model,
-            action_url=action_url,
-            credentials=every_channel_credentials(
-                graph_url=graph.url,
-                twilio_url=twilio.url,
-                smtp_port=smtp.port,
-                secrets=SECRETS,
-                public_url=PUBLIC_URL,
-                bot_email=BOT_EMAIL,
-                meta_ids=(PHONE_NUMBER_ID, PAGE_ID, IG_ID),
-            ),
-            health_channel="rest",
-            public_url=PUBLIC_URL,
-            env={"MISYBOT_DATABASE_URL": url, "MISYBOT_CHANNEL_RATE_LIMIT": "100000"},
-        ).start(timeout=240)
-        resources.callback(server.stop)
+        running = resources.enter_context(
+            every_channel_stack(
+                Provider(SECRETS, (PHONE_NUMBER_ID, PAGE_ID, IG_ID), PUBLIC_URL, BOT_EMAIL),
+                model=Path(args.model),
+                workdir=Path(scratch) / "rasa",
+                env={"MISYBOT_DATABASE_URL": url},
+                rasa_env={"MISYBOT_CHANNEL_RATE_LIMIT": "100000"},
+            )
+        )
+        server, twilio, graph, smtp = running.rasa, running.twilio, running.graph, running.smtp
         print(f"database: {args.database}")
         summary = asyncio.run(run(Stack(server.url, twilio, graph, smtp), server.process.pid))
     print(summary)

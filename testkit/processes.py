@@ -246,3 +246,17 @@ def action_server(env: dict[str, str] | None = None):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses sockets listen on at ``port``, as /proc/net/tcp{,6} spell them
+    (``0100007F`` is 127.0.0.1; ``00000000`` would be every interface)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                address, port_hex = fields[1].split(":")
+                if fields[3] == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                    found.add(address)
+    return found

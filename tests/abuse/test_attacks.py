@@ -42,23 +42,20 @@ from testkit.database import (
     postgres_unavailable,
     seeded_database_url,
 )
-from testkit.mail import SmtpServer
 from testkit.payloads import (
-    every_channel_credentials,
     inbound_form,
     messaging_event,
     messaging_webhook,
     whatsapp_message,
     whatsapp_webhook,
 )
-from testkit.processes import RasaProcess, action_server, worker_process
-from testkit.standins import GraphStandIn, TwilioStandIn
+from testkit.processes import listening_addresses
+from testkit.stack import EveryChannel, Provider, every_channel_stack
 from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.rasa_model
 
 ROOT = Path(__file__).resolve().parents[2]
-VERSION = "v23.0"
 ACCOUNT_SID = "AC" + "7" * 32
 AUTH_TOKEN = "twilio-auth-token-abuse"
 APP_SECRET = "meta-app-secret-abuse"
@@ -87,16 +84,17 @@ STOCK_ANSWER = "**WID-220 — blue widgets**"  # the start of Ana's (navigator) 
 
 
 class Stack:
-    """The servers of one database: stand-ins, action server, worker, Rasa."""
+    """The servers of one database (``testkit.stack``) and a look at its inbox."""
 
-    def __init__(self, database_url: str, env: dict[str, str], rasa: RasaProcess, **standins):
+    def __init__(self, database_url: str, running: EveryChannel) -> None:
         self.database_url = database_url
-        self.env = env
-        self.rasa = rasa
-        self.twilio: TwilioStandIn = standins["twilio"]
-        self.graph: GraphStandIn = standins["graph"]
-        self.smtp: SmtpServer = standins["smtp"]
-        self.engine = create_db_engine(database_url, connect_args=_connect_args(env))
+        self.env = running.env
+        self.rasa = running.rasa
+        self.twilio = running.twilio
+        self.graph = running.graph
+        self.smtp = running.smtp
+        self.action_url = running.action_url
+        self.engine = create_db_engine(database_url, connect_args=_connect_args(running.env))
 
     @property
     def url(self) -> str:
@@ -123,11 +121,19 @@ def _connect_args(env: dict[str, str]) -> dict:
     return {"options": options} if options else {}
 
 
+PROVIDER = Provider(
+    SECRETS,
+    (payloads.PHONE_NUMBER_ID, payloads.PAGE_ID, payloads.IG_ACCOUNT_ID),
+    public_url=PUBLIC_URL,
+    bot_email=BOT_EMAIL,
+)
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def stack(request, model_path, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"abuse-{request.param}")
     with ExitStack() as resources:
-        env = {**os.environ}
+        env: dict[str, str] = {}
         if request.param == "sqlite":
             url = seeded_database_url(folder)
         else:
@@ -142,55 +148,26 @@ def stack(request, model_path, tmp_path_factory):
             misybot = str(Path(sys.executable).with_name("misybot"))
             subprocess.run(
                 [misybot, "demo", "seed"],
-                env={**env, "MISYBOT_DATABASE_URL": url},
+                env={**os.environ, **env, "MISYBOT_DATABASE_URL": url},
                 check=True,
                 capture_output=True,
             )
         env["MISYBOT_DATABASE_URL"] = url
         _link(url, env, "tiago.ferreira@misy-demo.example")
-        twilio = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN).start()
-        resources.callback(twilio.stop)
-        graph = GraphStandIn(
-            version=VERSION,
-            phone_number_id=payloads.PHONE_NUMBER_ID,
-            whatsapp_token=TOKENS["whatsapp"],
-            messenger_token=TOKENS["messenger"],
-            instagram_token=TOKENS["instagram"],
-        ).start()
-        resources.callback(graph.stop)
-        smtp = SmtpServer(BOT_EMAIL, "smtp-secret").start()
-        resources.callback(smtp.stop)
-        actions_env = {**env, "MISYBOT_INLINE_DEADLINE_S": "30"}
-        action_url = resources.enter_context(action_server(actions_env))
-        resources.enter_context(worker_process(env, cwd=ROOT))
-        rasa = RasaProcess(
-            root=ROOT,
-            workdir=folder / "rasa",
-            model=model_path,
-            action_url=action_url,
-            credentials=every_channel_credentials(
-                graph_url=graph.url,
-                twilio_url=twilio.url,
-                smtp_port=smtp.port,
-                secrets=SECRETS,
-                public_url=PUBLIC_URL,
-                bot_email=BOT_EMAIL,
-                meta_ids=(payloads.PHONE_NUMBER_ID, payloads.PAGE_ID, payloads.IG_ACCOUNT_ID),
-            ),
-            health_channel="rest",
-            public_url=PUBLIC_URL,
-            env={
-                **{k: v for k, v in env.items() if k in ("MISYBOT_DATABASE_URL", "PGOPTIONS")},
-                "MISYBOT_REST_TOKEN": REST_TOKEN,
-                "MISYBOT_CHANNEL_MAX_ATTEMPTS": "1",
-                "MISYBOT_CHANNEL_RETRY_POLL_S": "0.5",
-            },
+        running = resources.enter_context(
+            every_channel_stack(
+                PROVIDER,
+                model=model_path,
+                workdir=folder / "rasa",
+                env=env,
+                rasa_env={
+                    "MISYBOT_REST_TOKEN": REST_TOKEN,
+                    "MISYBOT_CHANNEL_MAX_ATTEMPTS": "1",
+                    "MISYBOT_CHANNEL_RETRY_POLL_S": "0.5",
+                },
+            )
         )
-        rasa.start(timeout=240)
-        resources.callback(rasa.stop)
-        stack = Stack(url, env, rasa, twilio=twilio, graph=graph, smtp=smtp)
-        stack.action_url = action_url
-        yield stack
+        yield Stack(url, running)
 
 
 def _link(url: str, env: dict[str, str], email: str) -> None:
@@ -333,22 +310,10 @@ async def test_the_http_api_answers_nobody_without_the_token(stack):
     assert stack.rasa.api_token.encode() not in cmdline
 
 
-def _listening(port: int) -> set[str]:
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            for line in list(lines)[1:]:
-                fields = line.split()
-                address, port_hex = fields[1].split(":")
-                if fields[3] == "0A" and int(port_hex, 16) == port:
-                    found.add(address)
-    return found
-
-
 async def test_the_servers_listen_on_loopback_only(stack):
     action_port = int(stack.action_url.rsplit(":", 1)[1].split("/")[0])
-    assert _listening(stack.rasa.port) == {"0100007F"}  # 127.0.0.1, nothing else
-    assert _listening(action_port) == {"0100007F"}
+    assert listening_addresses(stack.rasa.port) == {"0100007F"}  # 127.0.0.1, nothing else
+    assert listening_addresses(action_port) == {"0100007F"}
 
 
 async def test_a_rest_caller_cannot_write_as_a_whatsapp_user(stack):
@@ -761,11 +726,17 @@ async def test_a_message_in_flight_when_the_server_dies_is_given_up_with_an_apol
     assert failed[0].error == "gave up after 1 attempt"
     misybot = str(Path(sys.executable).with_name("misybot"))
     listed = subprocess.run(
-        [misybot, "inbox", "failed"], env=stack.env, capture_output=True, text=True
+        [misybot, "inbox", "failed"],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
     )
     assert f"#{poison.id}" in listed.stdout and "gave up after 1 attempt" in listed.stdout
     retried = subprocess.run(
-        [misybot, "inbox", "retry", str(poison.id)], env=stack.env, capture_output=True, text=True
+        [misybot, "inbox", "retry", str(poison.id)],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
     )
     assert retried.returncode == 0, retried.stdout
     replies = await stack.twilio.wait_for(TIAGO_TWILIO, 2, timeout=120)

@@ -15,7 +15,7 @@ from connectors.serve import rasa_arguments
 from misybot.identity import LOCAL, METADATA_KEY, VerifiedSender
 from misybot.secrets import SecretsFileError, load_secrets
 from misybot.settings import Settings, get_settings
-from testkit.processes import free_port
+from testkit.processes import free_port, listening_addresses
 
 ROOT = Path(__file__).resolve().parents[2]
 ANA_WHATSAPP = "whatsapp:+351910000001"  # the demo admin's number
@@ -83,19 +83,6 @@ async def test_a_made_up_tracker_posted_to_the_action_server_names_nobody(
     assert "sales@northwind-traders.example" in json.dumps(answer)
 
 
-def _listening_addresses(port: int) -> set[str]:
-    """The local addresses sockets listen on at ``port`` (from /proc/net/tcp and tcp6)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            for line in list(lines)[1:]:
-                local, state = line.split()[1], line.split()[3]
-                address, port_hex = local.split(":")
-                if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
-                    found.add(address)
-    return found
-
-
 def test_the_action_server_make_run_starts_listens_on_loopback_only(demo_database_url):
     port = free_port()
     env = {**os.environ, "ACTIONS_PORT": str(port), "MISYBOT_DATABASE_URL": demo_database_url}
@@ -105,7 +92,7 @@ def test_the_action_server_make_run_starts_listens_on_loopback_only(demo_databas
     assert started.returncode == 0, started.stderr
     pid = int(started.stdout.strip())
     try:
-        assert _listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
     finally:
         os.kill(pid, 15)
 
