@@ -74,7 +74,7 @@ class _Columns:
 _COLUMNS = {
     "products": _Columns(
         ("sku", "name", "reorder_point", "reorder_quantity", "lead_time_days", "unit_cost"),
-        ("unit", "unit_price", "max_stock", "preferred_supplier", "active"),
+        ("unit", "unit_price", "max_stock", "preferred_supplier", "active", "aliases"),
     ),
     "stock": _Columns(("sku", "location", "quantity"), ("reason",)),
     "suppliers": _Columns(("name", "lead_time_days"), ("contact_name", "email", "phone", "active")),
@@ -102,6 +102,17 @@ class _Checker:
             self.fail(column, f"is longer than {max_length} characters")
             return None
         return value
+
+    def names(self, column: str, max_names: int = 10, max_length: int = 120) -> list[str] | None:
+        """Names separated by "|" (none: None)."""
+        names = [n.strip() for n in (self.cells.get(column) or "").split("|") if n.strip()]
+        if len(names) > max_names:
+            self.fail(column, f"has more than {max_names} names")
+            return None
+        if any(len(name) > max_length for name in names):
+            self.fail(column, f"has a name longer than {max_length} characters")
+            return None
+        return names or None
 
     def integer(
         self, column: str, minimum: int = 0, required: bool = True, maximum: int = MAX_INT
@@ -273,6 +284,7 @@ def _check_products(session: Session, actor: Actor, rows: list[_Checker]):
             "unit_price": row.money("unit_price", required=False),
             "max_stock": row.integer("max_stock", minimum=1, required=False),
             "active": row.flag("active"),
+            "aliases": row.names("aliases"),
         }
         if (
             fields["max_stock"] is not None

@@ -203,6 +203,7 @@ class Product(Base):
     unit_price = Column(Money)
     # Above this total the product is overstocked; NULL means reorder point + 3 x reorder quantity.
     max_stock = Column(Integer)
+    aliases = Column(JSON)  # other names the team uses for it (a list), for the NLU's catalogue
     preferred_supplier_id = Column(Integer)
     active = Column(Boolean, nullable=False, default=True)
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)

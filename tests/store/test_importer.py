@@ -69,6 +69,29 @@ def test_valid_products_are_created_then_updated(company):
         assert cost.scalar_one() == Decimal("13.10")
 
 
+def test_a_products_other_names_are_imported_checked_and_updated(company):
+    factory, actor = company
+    header = "sku,name,reorder_point,reorder_quantity,lead_time_days,unit_cost,aliases\n"
+    text = header + "CRS-12,butter croissants,50,200,2,0.45,croissants | crois\n"
+    text += "SRD-800,sourdough loaves,25,80,2,2.90,\n"
+    assert run(factory, actor, "products", text).created == 2
+
+    def aliases() -> dict[str, list[str] | None]:
+        with session_scope(factory) as session:
+            return dict(session.execute(select(Product.sku, Product.aliases)).all())
+
+    assert aliases() == {"CRS-12": ["croissants", "crois"], "SRD-800": None}
+    again = run(factory, actor, "products", text.replace("croissants | crois", "croissants"))
+    assert (again.updated, again.unchanged) == (1, 1)
+    assert aliases()["CRS-12"] == ["croissants"]
+    too_many = header + "CRS-12,butter croissants,50,200,2,0.45," + "|".join("x" * 11) + "\n"
+    too_long = header + "CRS-12,butter croissants,50,200,2,0.45," + "x" * 121 + "\n"
+    for bad in (too_many, too_long):
+        result = run(factory, actor, "products", bad)
+        assert [(e.row, e.column) for e in result.errors] == [(2, "aliases")]
+    assert aliases()["CRS-12"] == ["croissants"]
+
+
 def test_every_bad_row_is_reported_and_nothing_is_written(company):
     factory, actor = company
     text = (
