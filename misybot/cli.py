@@ -69,7 +69,10 @@ def _run_in_session(work: Callable[[Session], int]) -> int:
     engine = _engine()
     try:
         _require_schema(engine)
-        with session_scope(make_session_factory(engine)) as session:
+        # A command writes: on SQLite it takes the write lock up front and waits its turn
+        # behind a running worker or action server, instead of failing halfway through.
+        writer = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with session_scope(make_session_factory(writer)) as session:
             return work(session)
     finally:
         engine.dispose()
