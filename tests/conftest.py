@@ -82,15 +82,24 @@ def action_server_url(demo_database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def agent(model_path: Path, action_server_url: str, worker: subprocess.Popen):
-    """The trained assistant, loaded once, with the real action server and a worker."""
+def agent(
+    model_path: Path, action_server_url: str, worker: subprocess.Popen, demo_database_url: str
+):
+    """The trained assistant, loaded once, with the real action server and a worker; its
+    catalogue component reads the same database they do."""
     from rasa.core.agent import Agent
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
 
+    from misybot.settings import get_settings
+
     configure_logging_and_warnings(logging.WARNING)
     configure_structlog(logging.WARNING)
-    return Agent.load(str(model_path), action_endpoint=action_endpoint(action_server_url))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MISYBOT_DATABASE_URL", demo_database_url)
+        get_settings.cache_clear()
+        yield Agent.load(str(model_path), action_endpoint=action_endpoint(action_server_url))
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
