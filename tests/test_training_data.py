@@ -68,3 +68,39 @@ def test_every_data_file_has_the_same_version():
     ]
     versions = {path.name: yaml.safe_load(path.read_text()).get("version") for path in files}
     assert set(versions.values()) == {"3.1"}, versions
+
+
+UNSEEN = ROOT / "tests" / "nlu" / "unseen_company"
+
+
+def _unseen_names() -> set[str]:
+    import csv
+
+    names = {"tidewater", "gdansk", "poznan", "wroclaw"}
+    for row in csv.DictReader((UNSEEN / "products.csv").open()):
+        names |= {row["sku"].lower(), row["name"].lower()}
+        names |= {alias.lower() for alias in row["aliases"].split("|") if alias}
+    for row in csv.DictReader((UNSEEN / "suppliers.csv").open()):
+        names.add(row["name"].lower())
+    return names
+
+
+def test_the_unseen_companys_names_appear_nowhere_in_the_training_data():
+    import re
+
+    training = "\n".join(path.read_text().lower() for path in (ROOT / "data").rglob("*.yml"))
+    leaked = sorted(
+        name
+        for name in _unseen_names()
+        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", training)
+    )
+    assert leaked == []
+
+
+def test_the_unseen_company_set_covers_every_intent_with_200_messages_or_more():
+    counts = Counter(
+        intent for _, intent in examples(ROOT / "tests" / "nlu" / "unseen_company.yml")
+    )
+    assert sum(counts.values()) >= 200
+    assert {intent: counts[intent] for intent in INTENTS if counts[intent] < 8} == {}
+    assert overlap(ROOT / "data" / "nlu", ROOT / "tests" / "nlu" / "unseen_company.yml") == []
