@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
 from connectors.local import conversation_id, local_turn
+from misybot.db.engine import create_db_engine
+from misybot.db.session import make_session_factory, session_scope
+from misybot.enums import Role
+from testkit.database import Builder
 
 pytestmark = pytest.mark.rasa_model
 
@@ -124,3 +132,43 @@ async def test_an_unregistered_sender_is_told_how_to_register(agent):
     replies = await local_turn(agent, "visitor@elsewhere.example", "how many WID-220 in Lisbon")
     assert "not registered" in replies[0]["text"]
     assert "visitor@elsewhere.example" in replies[0]["text"]
+
+
+CATALOGUE = Path(__file__).resolve().parent / "nlu" / "unseen_company"
+
+
+async def test_a_new_companys_catalogue_is_understood_without_retraining(agent, demo_database_url):
+    """A customer's own catalogue, imported through the CLI after training: its products are
+    entities for its users only."""
+    env = {**os.environ, "MISYBOT_DATABASE_URL": demo_database_url}
+    misybot = str(Path(sys.executable).with_name("misybot"))
+
+    def cli(*args: str) -> None:
+        done = subprocess.run([misybot, *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    cli("company", "create", "tidewater", "--name", "Tidewater Provisions",
+        "--location=Gdansk:GDN", "--location=Poznan:POZ", "--location=Wroclaw:WRO")  # fmt: skip
+    for kind in ("suppliers", "products", "stock"):
+        cli("import", kind, str(CATALOGUE / f"{kind}.csv"), "--company", "tidewater")
+    engine = create_db_engine(demo_database_url)
+    immediate = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")  # the worker writes too
+    with session_scope(make_session_factory(immediate)) as session:
+        tidewater = Builder(session, "tidewater")
+        tidewater.user("Kasia Nowak", Role.OPERATOR, "kasia@tidewater.example")
+    engine.dispose()
+
+    question = "how many croissants do we have in gdansk?"
+    replies = await local_turn(agent, "kasia@tidewater.example~catalogue", question)
+    answer = "\n".join(reply.get("text") or "" for reply in replies)
+    assert answer.startswith("**CRS-12 — butter croissants**") and "Gdansk" in answer
+    replies = await local_turn(agent, f"{ANA}~catalogue", question)
+    answer = "\n".join(reply.get("text") or "" for reply in replies)
+    assert "CRS-12" not in answer and "couldn't find a product" in answer, answer
+
+    # A product the company does not have: the command, answered with the close ones.
+    question = "how many almond croissants do we have in gdansk?"
+    replies = await local_turn(agent, "kasia@tidewater.example~unknown", question)
+    answer = "\n".join(reply.get("text") or "" for reply in replies)
+    assert 'couldn\'t find a product "almond croissants"' in answer, answer
+    assert "butter croissants" in answer
