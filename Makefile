@@ -66,7 +66,7 @@ lint: install ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install train ## Latency: agent, turn (with/without TED), queue, webhooks, mail, huge messages
+bench: install train ## Latency: agent, turn (with/without TED), queue, webhooks, mail, huge messages, catalogue
 	$(BIN)/python bench/inventory_agent.py
 	$(BIN)/python bench/turn.py --model $(MODEL) --with-ted
 	$(BIN)/python bench/queue.py
@@ -74,6 +74,7 @@ bench: install train ## Latency: agent, turn (with/without TED), queue, webhooks
 	$(BIN)/python bench/meta_webhook.py --model $(MODEL)
 	$(BIN)/python bench/mail_transport.py
 	$(BIN)/python bench/abuse.py --model $(MODEL)
+	$(BIN)/python bench/catalogue.py
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	@scripts/lock.sh

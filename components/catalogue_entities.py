@@ -117,7 +117,7 @@ class CatalogueEntities(GraphComponent):
                 if company_id is None:
                     continue
                 text = message.get(TEXT) or ""
-                found = self._cache().get(company_id).find(text)
+                found = self._cache().get(company_id).find(text, self.vocabulary)
                 found = widen_to_unknown_names(found, text, self.vocabulary)
             except SQLAlchemyError as error:  # the store is away: DIET's entities stand
                 logger.warning("nlu.catalogue.unavailable error=%s", error)

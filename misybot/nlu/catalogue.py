@@ -21,7 +21,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from itertools import combinations
 
 from sqlalchemy import case, func, select
@@ -32,8 +31,8 @@ from misybot.store.fuzzy import normalise
 
 _WORD = re.compile(r"[0-9A-Za-z]+")
 _CODE = re.compile(r"[0-9A-Za-z]+(?:[-.][0-9A-Za-z]+)*")  # a SKU as typed: "esp-1kg"
-FUZZY_SCORE = 0.86  # how close a typo'd name must be
-MIN_FUZZY_CHARS = 5
+MIN_TYPO_CHARS = 5  # shorter words are taken as typed
+MAX_CORRECTIONS = 50_000  # typo'd words remembered per catalogue
 MAX_WINDOW = 5  # longest name, in words, looked for
 MAX_PART_WORDS = 6  # names longer than this are found by their runs of words only
 # Words that say what kind of business name it is, or that commands use: never a name alone.
@@ -90,7 +89,6 @@ class Catalogue:
         self.partial: dict[tuple[str, ...], Term] = {}  # by sorted words
         self.reordered: dict[tuple[str, ...], Term] = {}  # a whole name, by sorted words
         self.skus: dict[str, Term] = {}
-        by_length: dict[int, list[Term]] = defaultdict(list)
         for term in terms:
             if term.entity == "sku":
                 self.skus[term.value.upper()] = term
@@ -99,14 +97,20 @@ class Catalogue:
             else:
                 self.exact.setdefault(term.words, term)
                 self.reordered.setdefault(tuple(sorted(term.words)), term)
-                by_length[len(term.words)].append(term)
-        self.by_length = dict(by_length)
+        # The words of its names, by first letter and length: where a typo'd word is corrected.
+        self.words = {word for words in self.exact for word in words}
+        self._spellings: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for word in self.words:
+            if len(word) >= MIN_TYPO_CHARS and word not in GENERIC:
+                self._spellings[word[0], len(word)].append(word)
+        self._corrections: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self.exact) + len(self.skus)
 
-    def find(self, text: str) -> list[Found]:
-        """The catalogue's entries in ``text``, in order, none overlapping."""
+    def find(self, text: str, known: frozenset[str] = frozenset()) -> list[Found]:
+        """The catalogue's entries in ``text``, in order, none overlapping. ``known`` words (the
+        commands' own) are never read as a typo of a name."""
         found: list[Found] = []
         codes = []
         for code in _CODE.finditer(text):  # SKUs first, as typed in any case
@@ -115,57 +119,60 @@ class Catalogue:
                 found.append(Found(code.start(), code.end(), "sku", term.value, None, "exact"))
                 codes.append((code.start(), code.end()))
         words = [
-            _Word(m.start(), m.end(), m.group(), normalise(m.group()))
+            _Word(m.start(), m.end(), m.group(), self.correct(normalise(m.group()), known))
             for m in _WORD.finditer(text)
             if not any(start <= m.start() < end for start, end in codes)
         ]
+        typos = [w.norm != normalise(w.raw) for w in words]
         taken = [False] * len(words)
-
-        def take(i: int, length: int, term: Term, how: str) -> None:
-            for k in range(i, i + length):
-                taken[k] = True
-            end = words[i + length - 1].end
-            found.append(Found(words[i].start, end, term.entity, term.value, term.sku, how))
-
-        for finder in (self._exact, self._fuzzy, self._reordered, self._partial):
+        for finder, how in ((self.exact, "exact"), (self.reordered, "reordered")):
             for length in range(MAX_WINDOW, 0, -1):
                 for i in range(len(words) - length + 1):
                     if any(taken[i : i + length]):
                         continue
                     window = tuple(w.norm for w in words[i : i + length])
-                    hit = finder(window)
-                    if hit is not None:
-                        take(i, length, *hit)
+                    term = finder.get(window if finder is self.exact else tuple(sorted(window)))
+                    if term is None:
+                        continue
+                    for k in range(i, i + length):
+                        taken[k] = True
+                    kind = "fuzzy" if any(typos[i : i + length]) else how
+                    found.append(_found(words[i], words[i + length - 1], term, kind))
+        for length in range(MAX_WINDOW, 0, -1):
+            for i in range(len(words) - length + 1):
+                if any(taken[i : i + length]):
+                    continue
+                term = self.partial.get(tuple(sorted(w.norm for w in words[i : i + length])))
+                if term is not None:
+                    for k in range(i, i + length):
+                        taken[k] = True
+                    found.append(_found(words[i], words[i + length - 1], term, "partial"))
         return sorted(found, key=lambda f: f.start)
 
-    def _exact(self, window: tuple[str, ...]) -> tuple[Term, str] | None:
-        term = self.exact.get(window)
-        return (term, "exact") if term else None
+    def correct(self, word: str, known: frozenset[str] = frozenset()) -> str:
+        """``word``, or the one word of the names it is a typo of (a letter wrong, missing,
+        extra or swapped; two in a long word)."""
+        if word in self.words or word in GENERIC or word in known or len(word) < MIN_TYPO_CHARS:
+            return word
+        if word in self._corrections:
+            return self._corrections[word]
+        typos = 1 if len(word) < 9 else 2
+        best, best_distance, tied = word, typos + 1, False
+        for length in range(len(word) - typos, len(word) + typos + 1):
+            for candidate in self._spellings.get((word[0], length), ()):
+                distance = typo_distance(word, candidate, typos)
+                if distance < best_distance:
+                    best, best_distance, tied = candidate, distance, False
+                elif distance == best_distance:
+                    tied = True
+        corrected = word if tied else best  # two names this close: neither is meant
+        if len(self._corrections) < MAX_CORRECTIONS:
+            self._corrections[word] = corrected
+        return corrected
 
-    def _fuzzy(self, window: tuple[str, ...]) -> tuple[Term, str] | None:
-        typed = " ".join(window)
-        if len(typed) < MIN_FUZZY_CHARS or all(word in GENERIC for word in window):
-            return None
-        best, best_score = None, FUZZY_SCORE
-        typos = 1 if len(typed) < 10 else 2  # letters wrong, missing, extra or swapped
-        for term in self.by_length.get(len(window), ()):
-            name = " ".join(term.words)
-            if name[0] != typed[0] or abs(len(name) - len(typed)) > 3:
-                continue
-            score = SequenceMatcher(None, typed, name).ratio()
-            if score < FUZZY_SCORE and typo_distance(typed, name, typos) <= typos:
-                score = FUZZY_SCORE
-            if score > best_score or (best is None and score >= best_score):
-                best, best_score = term, score
-        return (best, "fuzzy") if best else None
 
-    def _reordered(self, window: tuple[str, ...]) -> tuple[Term, str] | None:
-        term = self.reordered.get(tuple(sorted(window))) if len(window) > 1 else None
-        return (term, "reordered") if term else None
-
-    def _partial(self, window: tuple[str, ...]) -> tuple[Term, str] | None:
-        term = self.partial.get(tuple(sorted(window)))
-        return (term, "partial") if term else None
+def _found(first: _Word, last: _Word, term: Term, how: str) -> Found:
+    return Found(first.start, last.end, term.entity, term.value, term.sku, how)
 
 
 def typo_distance(a: str, b: str, limit: int) -> int:
@@ -320,18 +327,24 @@ def catalogue_version(session: Session, company_id: int) -> tuple:
 
 class CatalogueCache:
     """One ``Catalogue`` per company, rebuilt when its version changes; the version is looked
-    at most every ``check_every_s`` seconds (a new product is found within that long)."""
+    at most every ``check_every_s`` seconds (a new product is found within that long, plus the
+    rebuild). A company's first catalogue is built on the spot; a changed one is rebuilt by
+    ``rebuild`` (a background thread) while messages go on being read with the previous one, so
+    a big import never stalls the messages of the moment."""
 
     def __init__(
         self,
         sessions: Callable[[], Session],
         check_every_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        rebuild: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.check_every_s = check_every_s
         self.clock = clock
+        self.rebuild = rebuild or _in_background
         self._entries: dict[int, tuple[tuple, float, Catalogue]] = {}
+        self._rebuilding: set[int] = set()
         self._lock = threading.Lock()
 
     def get(self, company_id: int) -> Catalogue:
@@ -342,10 +355,31 @@ class CatalogueCache:
             return entry[2]
         with self.sessions() as session:
             version = catalogue_version(session, company_id)
-            if entry is not None and entry[0] == version:
-                catalogue = entry[2]
-            else:
+            if entry is None:
                 catalogue = load_catalogue(session, company_id)
+                with self._lock:
+                    self._entries[company_id] = (version, now, catalogue)
+                return catalogue
         with self._lock:
-            self._entries[company_id] = (version, now, catalogue)
-        return catalogue
+            self._entries[company_id] = (entry[0], now, entry[2])  # looked at: not again for now
+            if version == entry[0] or company_id in self._rebuilding:
+                return entry[2]
+            self._rebuilding.add(company_id)
+
+        def build() -> None:
+            try:
+                with self.sessions() as session:
+                    catalogue = load_catalogue(session, company_id)
+                with self._lock:
+                    self._entries[company_id] = (version, self.clock(), catalogue)
+            finally:
+                with self._lock:
+                    self._rebuilding.discard(company_id)
+
+        self.rebuild(build)
+        with self._lock:
+            return self._entries[company_id][2]
+
+
+def _in_background(job: Callable[[], None]) -> None:
+    threading.Thread(target=job, name="catalogue-rebuild", daemon=True).start()

@@ -117,7 +117,10 @@ def test_each_company_sees_its_own_names_and_a_new_product_without_retraining(en
         hardware.location("Porto")
         ids = bakery.id, hardware.id
     now = [0.0]
-    cache = CatalogueCache(sessions, check_every_s=5.0, clock=lambda: now[0])
+    rebuilds = []
+    cache = CatalogueCache(
+        sessions, check_every_s=5.0, clock=lambda: now[0], rebuild=rebuilds.append
+    )
 
     def names(company_id: int, text: str) -> list[str]:
         return [f.value for f in cache.get(company_id).find(text)]
@@ -128,6 +131,10 @@ def test_each_company_sees_its_own_names_and_a_new_product_without_retraining(en
         Builder(session, "bakery").product("SRD-800", "sourdough loaves")
     assert names(ids[0], "any sourdough?") == []  # looked at again within 5 s
     now[0] += 5.0
+    assert names(ids[0], "any sourdough?") == []  # the old one serves while the new one is built
+    assert len(rebuilds) == 1
+    assert names(ids[0], "any sourdough?") == [] and len(rebuilds) == 1  # one rebuild at a time
+    rebuilds.pop()()
     assert names(ids[0], "any sourdough?") == ["sourdough loaves"]
 
 
