@@ -599,3 +599,36 @@ class MessageTemplate(Base):
     variables = Column(JSON, nullable=False, default=list)
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
     updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
+
+
+class ConversationEvent(Base):
+    """One event of a conversation (Rasa's tracker event, as JSON), in the order it happened:
+    the whole history, kept for export and review. Turns read only the latest part of it (see
+    ``ConversationSnapshot``)."""
+
+    __tablename__ = "conversation_events"
+    __table_args__ = (Index("ix_conversation_events_conversation", "conversation_id", "id"),)
+
+    id = Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    conversation_id = Column(String(255), nullable=False)
+    type_name = Column(String(64), nullable=False)
+    timestamp = Column(Float, nullable=False)
+    intent_name = Column(String(255))
+    action_name = Column(String(255))
+    data = Column(Text, nullable=False)  # the event as Rasa serialises it (JSON)
+
+
+class ConversationSnapshot(Base):
+    """A conversation's state (slots, active form, paused) after its events up to ``event_id``:
+    a turn starts from a recent one and reads only the events after it, so the hundredth
+    turn of the day costs what the first did. The latest few per conversation are kept."""
+
+    __tablename__ = "conversation_snapshots"
+    __table_args__ = (UniqueConstraint("conversation_id", "event_id"),)  # also its index
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False)
+    event_id = Column(BigInteger, nullable=False)  # the last event the state includes
+    session_start_id = Column(BigInteger)  # the latest session start up to then, if any
+    state = Column(JSON, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
