@@ -1,0 +1,1 @@
+"""Conversation state for Rasa in the project's database: the tracker store and the lock store."""

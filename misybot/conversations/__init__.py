@@ -1,0 +1,1 @@
+"""Conversation state: events and snapshots in the project's database."""
