@@ -67,6 +67,13 @@ class Settings:
     identity_key: str | None = None  # None: the generated one in ``secrets_file``
     secrets_file: Path = Path(DEFAULT_SECRETS_FILE)
     recurring_interval_s: int = 900  # run_agent: every 15 minutes unless told
+    worker_heartbeat_s: float = 5.0  # how often a worker records that it is alive
+    # The health check (misybot.health): workers count as alive when they beat this recently
+    # (three beats), and the inbox as backed up when this many messages have waited this long.
+    health_worker_max_age_s: float = 15.0
+    health_backlog_age_s: float = 60.0
+    health_backlog_limit: int = 100
+    health_timeout_s: float = 2.0  # the database must answer the check within this
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -91,6 +98,11 @@ class Settings:
             identity_key=env.get("MISYBOT_IDENTITY_KEY") or None,
             secrets_file=Path(env.get("MISYBOT_SECRETS_FILE") or DEFAULT_SECRETS_FILE),
             recurring_interval_s=int(env.get("MISYBOT_RECURRING_INTERVAL_S") or 900),
+            worker_heartbeat_s=float(env.get("MISYBOT_WORKER_HEARTBEAT_S") or 5.0),
+            health_worker_max_age_s=float(env.get("MISYBOT_HEALTH_WORKER_MAX_AGE_S") or 15.0),
+            health_backlog_age_s=float(env.get("MISYBOT_HEALTH_BACKLOG_AGE_S") or 60.0),
+            health_backlog_limit=int(env.get("MISYBOT_HEALTH_BACKLOG_LIMIT") or 100),
+            health_timeout_s=float(env.get("MISYBOT_HEALTH_TIMEOUT_S") or 2.0),
         )
 
     @property

@@ -632,3 +632,28 @@ class ConversationSnapshot(Base):
     session_start_id = Column(BigInteger)  # the latest session start up to then, if any
     state = Column(JSON, nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class WorkerHeartbeat(Base):
+    """A running worker's sign of life, refreshed every few seconds and removed when it stops
+    cleanly; the health check counts the recent ones (a killed worker's row goes stale)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id = Column(String(255), primary_key=True)
+    host = Column(String(255), nullable=False)
+    pid = Column(Integer, nullable=False)
+    started_at = Column(UTCDateTime, nullable=False)
+    beat_at = Column(UTCDateTime, nullable=False)
+    running = Column(Integer, nullable=False, default=0)  # executions it was running then
+
+
+# Results still to be pushed to their conversation, out of every execution ever run: an idle
+# worker asks for the earliest one every second (misybot.orchestrator.queue.due).
+Index(
+    "ix_agent_executions_undelivered",
+    AgentExecution.available_at,
+    postgresql_where=text("deliver AND NOT response_sent"),
+    sqlite_where=text("deliver = 1 AND response_sent = 0"),
+)
+

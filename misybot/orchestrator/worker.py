@@ -1,5 +1,10 @@
 """A worker process: claims executions, runs their agents in threads, renews leases, retries,
-honours cancellation, runs recurring schedules and pushes slow results back to Rasa."""
+honours cancellation, runs recurring schedules, pushes slow results back to Rasa and says it is
+alive (``worker_heartbeats``).
+
+An idle worker sleeps: new work wakes it at once (NOTIFY on PostgreSQL, a poke on its wake socket
+on SQLite: ``misybot.orchestrator.wakeup``); retries, expiring leases and schedules wake it when
+they come due; and it looks once a second anyway, should a wake-up have been missed."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from misybot.db.models import Company, User
 from misybot.db.types import utc_now
 from misybot.enums import Role
 from misybot.errors import MisybotError
-from misybot.orchestrator import queue
+from misybot.orchestrator import heartbeats, queue, wakeup
 from misybot.orchestrator.delivery import DeliveryError, push_result
 from misybot.orchestrator.registry import (
     AgentSpec,
@@ -38,9 +43,9 @@ from misybot.store.tenancy import Actor, actor_for_user
 
 logger = logging.getLogger(__name__)
 
-SQLITE_POLL_S = 0.02  # SQLite has no NOTIFY: an idle worker looks again this often (a chat
-# reply waits for the pickup, so this bounds how much of a turn the queue adds)
-POSTGRES_IDLE_S = 1.0  # a safety net only: NOTIFY wakes idle PostgreSQL workers at once
+IDLE_S = 1.0  # a safety net only: NOTIFY or the wake socket wakes an idle worker at once
+SQLITE_POLL_S = 0.02  # on SQLite without a wake socket (it could not be bound), look this often:
+# a chat reply waits for the pickup, so this bounds how much of a turn the queue adds
 HOUSEKEEPING_S = 1.0  # schedules and delivery retries
 
 
@@ -77,6 +82,7 @@ class Worker:
         worker_id: str | None = None,
         deliver: bool = True,
         on_finished: Callable[[int, str], Any] | None = None,
+        idle_s: float = IDLE_S,
     ) -> None:
         if engine.dialect.name == "sqlite":
             # One worker process; its threads write in turn (see misybot.db.engine).
@@ -85,7 +91,10 @@ class Worker:
         self.settings = settings or get_settings()
         self.registry = dict(registry if registry is not None else default_registry())
         self.concurrency = concurrency or self.settings.worker_concurrency
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        host, pid = socket.gethostname(), os.getpid()
+        self.worker_id = worker_id or f"{host}:{pid}:{uuid.uuid4().hex[:6]}"
+        self.identity = heartbeats.WorkerIdentity(self.worker_id, host, pid, utc_now())
+        self.idle_s = idle_s
         self.deliver = deliver
         self.on_finished = on_finished
         self.sessions = sessionmaker(bind=engine, future=True, expire_on_commit=False)
@@ -94,6 +103,7 @@ class Worker:
         self.autocommit = (
             engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgres else None
         )
+        self.reader = self.autocommit or engine.execution_options(sqlite_begin="BEGIN")
         # Agents and DB calls run here; sized so lease renewals never wait behind agents.
         self.pool = ThreadPoolExecutor(self.concurrency + 4, thread_name_prefix="misybot-worker")
         self._wake: asyncio.Event | None = None
@@ -102,8 +112,10 @@ class Worker:
         # Whether a claim may find something: not after one came back short, until a NOTIFY,
         # a timer or a schedule says otherwise (saves a claim per finished execution).
         self._look = True
-        self._notifications = 0  # NOTIFYs received so far
+        self.wakeups = 0  # NOTIFYs or pokes received so far (observable progress)
+        self.naps = 0  # times it waited for news with a free slot (observable progress)
         self.housekeeping_rounds = 0  # schedule checks done (observable progress)
+        self._poll_s: float | None = None  # set when SQLite has no wake socket
         self._delivery_wanted = False
         self._next_due = None
         self._delivery_task: asyncio.Task | None = None
@@ -117,6 +129,11 @@ class Worker:
             if self.postgres:
                 self._relaxed_commit(session.connection())
             return fn(session, *args)
+
+    def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A read outside any write transaction (on SQLite it takes no write lock)."""
+        with self.reader.connect() as connection:
+            return fn(connection, *args)
 
     def _claim(self, free: int) -> list[queue.Job]:
         if not self.postgres:
@@ -140,11 +157,18 @@ class Worker:
         if self._wake is not None:
             self._wake.set()
 
+    def _woken(self) -> None:
+        self.wakeups += 1
+        self._look = True
+        self._wakeup()
+
     @contextlib.asynccontextmanager
     async def _listening(self):
-        """On PostgreSQL, LISTEN on a dedicated connection and wake the loop on every NOTIFY."""
+        """Be woken when work is enqueued: on PostgreSQL, LISTEN on a dedicated connection; on
+        SQLite, a wake socket the enqueuing side pokes after its commit."""
         if not self.postgres:
-            yield
+            async with self._wake_socket():
+                yield
             return
         loop = asyncio.get_running_loop()
         raw = self.engine.raw_connection()
@@ -157,9 +181,7 @@ class Worker:
             connection.poll()
             if connection.notifies:
                 connection.notifies.clear()
-                self._notifications += 1
-                self._look = True
-                self._wakeup()
+                self._woken()
 
         loop.add_reader(connection.fileno(), on_readable)
         try:
@@ -169,6 +191,31 @@ class Worker:
             with contextlib.suppress(Exception), connection.cursor() as cursor:
                 cursor.execute("UNLISTEN *")
             raw.close()
+
+    @contextlib.asynccontextmanager
+    async def _wake_socket(self):
+        directory = wakeup.wake_directory(self.engine.url.database)
+        try:
+            if directory is None:
+                raise OSError("no file to name a wake socket after")
+            receiver = wakeup.WakeSocket(directory).open()
+        except OSError as error:
+            self._poll_s = SQLITE_POLL_S
+            logger.warning("worker.polling interval_s=%s reason=%s", SQLITE_POLL_S, error)
+            yield
+            return
+
+        def on_readable() -> None:
+            if receiver.drain():
+                self._woken()
+
+        loop = asyncio.get_running_loop()
+        loop.add_reader(receiver.fileno(), on_readable)
+        try:
+            yield
+        finally:
+            loop.remove_reader(receiver.fileno())
+            receiver.close()
 
     # ------------------------------------------------------------------------- main loop
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -183,6 +230,7 @@ class Worker:
         async with aiohttp.ClientSession() as http, self._listening():
             self.http = http
             leases = asyncio.create_task(self._keep_leases())
+            beating = asyncio.create_task(self._keep_beating())
             while not stop.is_set():
                 self._wake.clear()
                 if loop.time() - last_housekeeping >= HOUSEKEEPING_S:
@@ -190,7 +238,7 @@ class Worker:
                     await self._housekeeping()
                 free = self.concurrency - len(self._running)
                 if free > 0 and self._look:
-                    notifications = self._notifications
+                    wakeups = self.wakeups
                     try:
                         claimed = await self._db(self._claim, free)
                     except (OperationalError, DBAPIError) as error:
@@ -198,23 +246,31 @@ class Worker:
                         await asyncio.sleep(1)
                         continue
                     # A short batch means nothing more is claimable until there is news (a
-                    # NOTIFY during the claim may be about work its snapshot did not see).
-                    self._look = len(claimed) == free or self._notifications != notifications
+                    # wake-up during the claim may be about work its snapshot did not see).
+                    self._look = len(claimed) == free or self.wakeups != wakeups
                     for job in claimed:
                         task = asyncio.create_task(self._guarded(job))
                         self._running.add(task)
                         task.add_done_callback(self._task_done)
                     if self._look:
                         continue
-                timeout = SQLITE_POLL_S if not self.postgres else self._idle_timeout()
+                if free > 0:
+                    self.naps += 1
+                timeout = self._poll_s or self._idle_timeout()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 except asyncio.TimeoutError:
-                    self._look = True  # a poll (SQLite), a retry or lease coming due, a safety net
+                    # A retry, lease or run came due (or a poll). After the plain safety-net
+                    # time, the housekeeping it is now time for says whether to claim.
+                    if self._poll_s or timeout < self.idle_s:
+                        self._look = True
             stop_waiter.cancel()
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
             leases.cancel()
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+            await self._stop_beating()
             if self._delivery_task is not None:
                 await asyncio.gather(self._delivery_task, return_exceptions=True)
         self.pool.shutdown(wait=False)
@@ -226,38 +282,62 @@ class Worker:
             self._wakeup()
 
     def _idle_timeout(self) -> float:
-        """Sleep until the next retry, lease expiry or scheduled run (NOTIFY covers new work);
+        """Sleep until the next retry, lease expiry or scheduled run (wake-ups cover new work);
         housekeeping refreshes that time every second and retries we schedule lower it."""
         if self._next_due is None:
-            return POSTGRES_IDLE_S
+            return self.idle_s
         remaining = (self._next_due - utc_now()).total_seconds()
         if remaining <= 0:
             self._next_due = None  # passed: claim once, then wait for housekeeping's next time
             return 0
-        return min(POSTGRES_IDLE_S, remaining)
+        return min(self.idle_s, remaining)
 
     def _due_at(self, moment) -> None:
         if moment is not None and (self._next_due is None or moment < self._next_due):
             self._next_due = moment
 
     async def _housekeeping(self) -> None:
+        """Every second, one read: enqueue the recurring runs that are due, push results whose
+        (re)try is due, and note when a claim may next find something — which also catches
+        work a missed wake-up would otherwise leave waiting."""
         try:
-            created = await self._db(
-                self._tx,
-                queue.enqueue_due_schedules,
-                self.settings.priorities,
-                self.settings.max_attempts,
-            )
-            if created:
+            attempts = self.settings.delivery_attempts
+            due = await self._db(self._read, queue.due_times, attempts)
+            now = utc_now()
+            if due.schedule is not None and due.schedule <= now:
+                created = await self._db(
+                    self._tx,
+                    queue.enqueue_due_schedules,
+                    self.settings.priorities,
+                    self.settings.max_attempts,
+                )
+                if created:
+                    logger.info("worker.scheduled executions=%s", created)
+                due = await self._db(self._read, queue.due_times, attempts)
+            self._next_due = due.next_claim
+            if self._next_due is not None and self._next_due <= now:
                 self._look = True
-                logger.info("worker.scheduled executions=%s", created)
-            if self.postgres:
-                self._next_due = await self._db(self._tx, queue.next_wakeup)
-            if self.deliver:
+            if self.deliver and due.delivery is not None and due.delivery <= now:
                 self._kick_delivery()  # retries of pushes that failed earlier
             self.housekeeping_rounds += 1
         except (OperationalError, DBAPIError) as error:
             logger.warning("worker.housekeeping_failed error=%s", error)
+
+    # ------------------------------------------------------------------------- heartbeat
+    async def _keep_beating(self) -> None:
+        """Record that this worker is alive every ``worker_heartbeat_s``, idle or not."""
+        while True:
+            try:
+                await self._db(self._tx, heartbeats.beat, self.identity, len(self._running))
+            except (OperationalError, DBAPIError) as error:
+                logger.warning("worker.heartbeat_failed error=%s", error)
+            await asyncio.sleep(self.settings.worker_heartbeat_s)
+
+    async def _stop_beating(self) -> None:
+        try:
+            await self._db(self._tx, heartbeats.forget, self.worker_id)
+        except (OperationalError, DBAPIError) as error:
+            logger.warning("worker.heartbeat_not_removed error=%s", error)
 
     # ------------------------------------------------------------------------- one execution
     async def _guarded(self, job: queue.Job) -> None:

@@ -17,6 +17,7 @@ from misybot.orchestrator.queue.delivery import (
     mark_answered_inline,
     request_delivery,
 )
+from misybot.orchestrator.queue.due import DueTimes, due_times
 from misybot.orchestrator.queue.jobs import (
     CLAIM_ORDER,
     Job,
@@ -30,7 +31,7 @@ from misybot.orchestrator.queue.jobs import (
     renew,
     retry_later,
 )
-from misybot.orchestrator.queue.schedules import enqueue_due_schedules, next_wakeup, schedule
+from misybot.orchestrator.queue.schedules import enqueue_due_schedules, schedule
 from misybot.orchestrator.queue.views import (
     ExecutionView,
     active_executions,
@@ -41,6 +42,7 @@ from misybot.orchestrator.queue.views import (
 __all__ = [
     "ACTIVE",
     "CLAIM_ORDER",
+    "DueTimes",
     "FINISHED",
     "NOTIFY_CHANNEL",
     "ExecutionView",
@@ -53,6 +55,7 @@ __all__ = [
     "complete",
     "delivery_done",
     "delivery_failed",
+    "due_times",
     "enqueue",
     "enqueue_due_schedules",
     "fail",
@@ -60,7 +63,6 @@ __all__ = [
     "is_postgres",
     "mark_answered_inline",
     "mark_cancelled",
-    "next_wakeup",
     "notify",
     "priority_for",
     "renew",

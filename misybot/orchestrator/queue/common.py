@@ -1,16 +1,17 @@
 """What every part of the queue shares: the table, its statuses, the priority rule and the
-PostgreSQL wake-up."""
+wake-up of idle workers (NOTIFY on PostgreSQL, a poke after the commit on SQLite)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from misybot.db.models import AgentExecution
 from misybot.enums import ExecutionStatus
+from misybot.orchestrator import wakeup
 
 NOTIFY_CHANNEL = "misybot_executions"
 
@@ -52,11 +53,35 @@ _NOTIFY = text("SELECT pg_notify(:channel, '')").bindparams(channel=NOTIFY_CHANN
 
 
 def notify(session: Session) -> None:
-    """Wake idle PostgreSQL workers when this transaction commits (a no-op elsewhere); once per
-    transaction, however many jobs it enqueues."""
+    """Wake idle workers when this transaction commits: NOTIFY on PostgreSQL, once per
+    transaction however many jobs it enqueues; on SQLite a poke after the commit (see
+    ``misybot.orchestrator.wakeup``), never before: the worker must find the job."""
     if not is_postgres(session):
+        _poke_after_commit(session)
         return
     transaction = session.get_transaction()
     if session.info.get("misybot_notified") is not transaction:
         session.execute(_NOTIFY)
         session.info["misybot_notified"] = transaction
+
+
+_POKE_PENDING = "misybot_poke_pending"
+
+
+def _poke_after_commit(session: Session) -> None:
+    if _POKE_PENDING not in session.info:  # the first enqueue on this session: listen once
+        event.listen(session, "after_commit", _poke_on_commit)
+        event.listen(session, "after_rollback", _forget_poke)
+    session.info[_POKE_PENDING] = True
+
+
+def _poke_on_commit(session: Session) -> None:
+    # Releasing a SAVEPOINT commits nothing yet: only the outermost commit makes jobs visible.
+    if session.info.get(_POKE_PENDING) and not session.in_nested_transaction():
+        session.info[_POKE_PENDING] = False
+        wakeup.poke(wakeup.wake_directory(session.get_bind().url.database))
+
+
+def _forget_poke(session: Session) -> None:
+    if not session.in_nested_transaction():  # (a SAVEPOINT's rollback may spare the enqueue)
+        session.info[_POKE_PENDING] = False  # nothing was enqueued after all

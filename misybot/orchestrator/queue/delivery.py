@@ -12,9 +12,9 @@ from misybot.db.models import AgentExecution
 from misybot.db.types import utc_now
 from misybot.orchestrator.queue.common import (
     ACTIVE,
-    FINISHED,
     is_postgres,
 )
+from misybot.orchestrator.queue.due import AWAITING_DELIVERY
 
 
 # ------------------------------------------------------------------------ delivery bookkeeping
@@ -47,14 +47,14 @@ def claim_delivery(
     """Finished executions whose result must still be pushed, each taken under a short lease."""
     now = utc_now()
     due = and_(
-        AgentExecution.deliver.is_(True),
-        AgentExecution.response_sent.is_(False),
-        AgentExecution.status.in_(FINISHED),
+        AWAITING_DELIVERY,  # spelt as the partial index is, so that it is used
         AgentExecution.delivery_attempts < max_attempts,
         AgentExecution.available_at <= now,
         or_(AgentExecution.lease_expires_at.is_(None), AgentExecution.lease_expires_at < now),
     )
-    query = select(AgentExecution.id).where(due).order_by(AgentExecution.id).limit(limit)
+    # Earliest due first, along the partial index (by id alone would walk the whole table).
+    order = (AgentExecution.available_at, AgentExecution.id)
+    query = select(AgentExecution.id).where(due).order_by(*order).limit(limit)
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     taken = []

@@ -1,5 +1,4 @@
-"""Recurring runs (``run_agent``): persisted schedules, the executions they enqueue when due, and
-when a worker should next wake."""
+"""Recurring runs (``run_agent``): persisted schedules and the executions they enqueue when due."""
 
 from __future__ import annotations
 
@@ -7,12 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from misybot.db.models import AgentExecution, AgentSchedule
+from misybot.db.models import AgentSchedule
 from misybot.db.types import utc_now
-from misybot.enums import ExecutionStatus
 from misybot.orchestrator.queue.common import (
     is_postgres,
     priority_for,
@@ -85,24 +83,3 @@ def enqueue_due_schedules(
             )
         )
     return created
-
-
-def next_wakeup(session: Session) -> datetime | None:
-    """When something next becomes claimable without a new enqueue (a retry, a lease, a run)."""
-    times = [
-        session.execute(
-            select(func.min(AgentExecution.available_at)).where(
-                AgentExecution.status == ExecutionStatus.QUEUED
-            )
-        ).scalar(),
-        session.execute(
-            select(func.min(AgentExecution.lease_expires_at)).where(
-                AgentExecution.status == ExecutionStatus.RUNNING
-            )
-        ).scalar(),
-        session.execute(
-            select(func.min(AgentSchedule.next_run_at)).where(AgentSchedule.active.is_(True))
-        ).scalar(),
-    ]
-    found = [t for t in times if t is not None]
-    return min(found) if found else None
