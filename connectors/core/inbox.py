@@ -81,6 +81,7 @@ class StoredMessage:
     company_id: int | None = None
     user_id: int | None = None
     attempts: int = 0  # how often its processing began before (a crash each time, if > 0)
+    due_at: datetime | None = None  # over its sender's rate limit: not processed before this
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class OutboundRecord:
     company_id: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    response_key: str | None = None  # the response of its turn it was part of
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,13 @@ class Inbox:
         return self.store_many([(message, status)])[0]
 
     def store_many(
-        self, messages: Sequence[tuple[InboundMessage, InboxStatus]]
+        self,
+        messages: Sequence[
+            tuple[InboundMessage, InboxStatus] | tuple[InboundMessage, InboxStatus, datetime]
+        ],
     ) -> list[StoredMessage | None]:
-        """Record ``messages``, in order; None for each one stored before (a retry).
+        """Record ``messages`` (with a due time when over the sender's rate limit), in order;
+        None for each one stored before (a retry).
 
         Each row is linked to the active user and company behind its sender as it is written,
         so processing needs no second write. This runs while the provider waits for its 200:
@@ -151,6 +157,7 @@ class Inbox:
         """
         if not messages:
             return []
+        messages = [(item[0], item[1], item[2] if len(item) > 2 else None) for item in messages]
         rows = [
             {
                 "channel": message.channel,
@@ -160,8 +167,9 @@ class Inbox:
                 "received_at": message.received_at,
                 "status": status.value,
                 "payload": message.payload(),
+                "due_at": due_at,
             }
-            for message, status in messages
+            for message, status, due_at in messages
         ]
         if self.engine.dialect.name == "postgresql":
             with self._autocommit.connect() as db:
@@ -201,8 +209,10 @@ class Inbox:
                         (result.inserted_primary_key[0], user, company) if result.rowcount else None
                     )
         return [
-            None if found is None else StoredMessage(found[0], status, message, found[2], found[1])
-            for found, (message, status) in zip(written, messages, strict=True)
+            None
+            if found is None
+            else StoredMessage(found[0], status, message, found[2], found[1], due_at=due_at)
+            for found, (message, status, due_at) in zip(written, messages, strict=True)
         ]
 
     def _senders(
@@ -231,25 +241,65 @@ class Inbox:
         """Stored but unprocessed messages of ``transport``, oldest first (for recovery)."""
         return self._stored(transport, InboxStatus.RECEIVED)
 
-    def _stored(self, transport: str, status: InboxStatus) -> list[StoredMessage]:
+    def pending_of(
+        self, transport: str, sender: tuple[Channel, str], limit: int = 20
+    ) -> list[StoredMessage]:
+        """The oldest unprocessed messages of one sender (``(channel, address)``) on
+        ``transport``: the next ones to process, in order."""
+        channel, address = sender
+        return self._stored(
+            transport,
+            InboxStatus.RECEIVED,
+            ConversationMessage.channel == channel,
+            ConversationMessage.sender_address == address,
+            limit=limit,
+        )
+
+    def pending_senders(self, transport: str) -> list[tuple[Channel, str]]:
+        """The senders with unprocessed messages on ``transport``, longest waiting first."""
         with session_scope(self.factory) as session:
             rows = session.execute(
-                select(ConversationMessage)
-                .where(ConversationMessage.status == status.value)
-                .order_by(ConversationMessage.id)
-            ).scalars()
-            return [
-                StoredMessage(
-                    row.id,
-                    status,
-                    InboundMessage.from_payload(row.payload),
-                    row.company_id,
-                    row.user_id,
-                    row.attempts,
+                select(
+                    ConversationMessage.channel,
+                    ConversationMessage.sender_address,
+                    ConversationMessage.payload["transport"].as_string(),
                 )
-                for row in rows
-                if row.payload and row.payload.get("transport") == transport
-            ]
+                .where(ConversationMessage.status == InboxStatus.RECEIVED.value)
+                .order_by(ConversationMessage.id)
+            ).all()
+        senders = {}
+        for channel, address, carried_by in rows:
+            if carried_by == transport:
+                senders.setdefault((Channel(channel), address), None)
+        return list(senders)
+
+    def _stored(
+        self, transport: str, status: InboxStatus, *where: Any, limit: int | None = None
+    ) -> list[StoredMessage]:
+        with session_scope(self.factory) as session:
+            query = (
+                select(ConversationMessage)
+                .where(ConversationMessage.status == status.value, *where)
+                .order_by(ConversationMessage.id)
+            )
+            stored = []
+            for row in session.execute(query).scalars():
+                if not row.payload or row.payload.get("transport") != transport:
+                    continue
+                stored.append(
+                    StoredMessage(
+                        row.id,
+                        status,
+                        InboundMessage.from_payload(row.payload),
+                        row.company_id,
+                        row.user_id,
+                        row.attempts,
+                        row.due_at,
+                    )
+                )
+                if limit is not None and len(stored) >= limit:
+                    break
+            return stored
 
     def begin_attempt(self, message_id: int) -> int:
         """Count one more processing attempt of a message, before it begins (a crash during
@@ -319,6 +369,21 @@ class Inbox:
         with self.engine.begin() as connection:
             result = connection.execute(insert(OutboundMessage.__table__).values(**row))
             return result.inserted_primary_key[0]
+
+    def responses_sent(self, message_id: int) -> list[str]:
+        """The responses of earlier attempts at message ``message_id`` that a provider accepted
+        (their keys, in the order they were sent)."""
+        with self.engine.connect() as connection:
+            keys = connection.execute(
+                select(OutboundMessage.response_key)
+                .where(
+                    OutboundMessage.conversation_message_id == message_id,
+                    OutboundMessage.response_key.isnot(None),
+                    OutboundMessage.status != DeliveryStatus.FAILED,
+                )
+                .order_by(OutboundMessage.id)
+            ).scalars()
+            return list(dict.fromkeys(keys))
 
     def record_delivery(
         self,

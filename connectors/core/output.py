@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import hashlib
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -16,8 +19,11 @@ from connectors.core.options import OFFERED
 class InboxOutput(OutputChannel):
     """An output that answers ``stored`` (None: a pushed result, answering nothing).
 
-    The sends of a turn are kept in ``outbound`` and written with the turn's finish, in one
-    transaction (``Inbox.finish_many``); a pushed message is recorded as soon as it is sent.
+    Every send is recorded as soon as the provider answered (kept in ``outbound`` too, for the
+    turn's finish), with the key of the response it was part of. A turn run again because its
+    first attempt died with its process (``already_sent``: the responses that attempt got
+    accepted) skips those responses while it says the same, so a sender is not answered twice;
+    only a send accepted in the moment before the crash, not yet on record, can still repeat.
     Buttons become numbered options the sender answers with a number, unless a channel
     overrides ``send_text_with_buttons`` with native widgets.
     """
@@ -27,19 +33,32 @@ class InboxOutput(OutputChannel):
         self.stored = stored
         self.sent_texts: list[str] = []  # what the runtime records as the answer
         self.outbound: list[OutboundRecord] = []
+        self.already_sent: collections.deque[str] = collections.deque()
+        self._response: str | None = None  # the key of the response being sent
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        key = response_key(message)
+        if self.already_sent and self.already_sent[0] == key:
+            self.already_sent.popleft()  # an earlier attempt at this turn sent it
+            return
+        self.already_sent.clear()  # this attempt says something else from here on
+        self._response = key
+        try:
+            await super().send_response(recipient_id, message)
+        finally:
+            self._response = None
 
     async def record(self, record: OutboundRecord) -> None:
-        """Keep ``record`` for the turn's finish, or write it now when no turn is answered."""
-        if self.stored is None:
-            await asyncio.to_thread(self.inbox.record_outbound, record)
-            return
-        self.outbound.append(
-            replace(
+        """Write ``record`` now (a crash later in the turn must not forget it was sent)."""
+        if self.stored is not None:
+            record = replace(
                 record,
                 conversation_message_id=self.stored.id,
                 company_id=self.stored.company_id,
+                response_key=self._response,
             )
-        )
+            self.outbound.append(record)
+        await asyncio.to_thread(self.inbox.record_outbound, record)
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
@@ -51,3 +70,9 @@ class InboxOutput(OutputChannel):
         self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
     ) -> None:
         await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
+
+
+def response_key(message: dict[str, Any]) -> str:
+    """What identifies one of a turn's responses (its text, buttons, media…) among the others."""
+    canonical = json.dumps(message, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()

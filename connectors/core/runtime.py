@@ -3,9 +3,16 @@
 A webhook only verifies, parses and calls ``accept``; the message is in the store before the
 provider gets its 200. Processing (NLU, actions, sending) happens afterwards on the turn loop
 (``connectors.core.turns``, a thread of its own, so Rasa's synchronous NLU and policies never hold
-up an acknowledgement): one asyncio worker per sender — in arrival order for that sender, different
-senders concurrently — so Rasa's per-conversation lock never makes a sender's queued messages poll
-for it. Messages stored but not processed when the server stopped are queued again when it starts.
+up an acknowledgement): in arrival order for each sender, different senders concurrently.
+
+Several replicas may share the store, a webhook landing on any of them. A sender's messages are
+processed by whichever replica holds the sender's database lock (``misybot.db.locks``): it takes
+them from the store oldest first until none is left, lets go, and looks once more (a message
+stored by another replica while it was letting go is then its to take, or the new holder's). A
+replica that finds the lock taken leaves the message to the holder. One that dies releases its
+locks; every replica looks for messages nobody is processing every ``retry_poll_s``, so a dead
+replica's senders are taken over within seconds, as are messages left from before a restart.
+The rate limit is counted in the store too, for all replicas together.
 
 Work per message is bounded. A sender no user is linked to costs no NLU: Rasa gets the
 ``EXTERNAL_unregistered`` intent instead of the text. A turn has a time budget. Each attempt is
@@ -25,6 +32,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
+from datetime import datetime, timezone
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -39,9 +47,10 @@ from connectors.core.inbox import (
 )
 from connectors.core.messages import InboundMessage
 from connectors.core.options import OFFERED
-from connectors.core.ratelimit import SenderRateLimiter
+from connectors.core.ratelimit import Admission, Limits, StoredRateLimiter
 from connectors.core.settings import ChannelTuning
 from connectors.core.turns import TurnLoop, shared_turn_loop, tune_interpreter
+from misybot.db.locks import LOCK_THREADS, NamedLocks
 from misybot.enums import Channel, InboxStatus
 from misybot.identity import METADATA_KEY, VerifiedSender
 from misybot.settings import get_settings
@@ -85,8 +94,10 @@ class ChannelRuntime:
         output_factory: OutputFactory,
         tuning: ChannelTuning | None = None,
         *,
-        limiter: SenderRateLimiter | None = None,
+        limiter: StoredRateLimiter | None = None,
+        locks: NamedLocks | None = None,
         turn_loop: TurnLoop | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         tuning = tuning or ChannelTuning.resolve()
         self.turn_budget_s = tuning.turn_budget_s
@@ -94,13 +105,14 @@ class ChannelRuntime:
         self.retry_poll_s = tuning.retry_poll_s  # 0: never look (a runtime without a server)
         self.transport = transport
         self.inbox = inbox
+        self.clock = clock  # epoch seconds: the rate limit's, shared by every replica
+        self.limits = Limits(tuning.rate_limit_per_minute, tuning.rate_limit_window_s)
+        self._limiter = limiter
+        self._locks = locks
         # Stores and finishes each on a thread of their own: acknowledgements never wait
         # behind finishes, and either side of a burst goes in one transaction.
-        self.stores = BatchWriter(inbox.store_many, name=f"{transport}-inbox")
+        self.stores = BatchWriter(self._store_admitted, name=f"{transport}-inbox")
         self.finishes = BatchWriter(inbox.finish_many, name=f"{transport}-finish")
-        self.limiter = limiter or SenderRateLimiter(
-            tuning.rate_limit_per_minute, tuning.rate_limit_window_s
-        )
         self.output_factory = output_factory
         self.turn_loop = turn_loop or shared_turn_loop()
         self.on_new_message: OnNewMessage | None = None
@@ -108,10 +120,8 @@ class ChannelRuntime:
         # finish): sid -> [(received at, channel, status, error code)], touched on both loops.
         self._early_statuses: dict[str, list[tuple[float, Channel, str, str | None]]] = {}
         self._early_lock = threading.Lock()
-        # Touched only on the turn loop. A queued message waits until its due time (monotonic:
-        # a sender over the rate limit waits for the next window).
-        self._queues: dict[str, asyncio.Queue[tuple[StoredMessage, float]]] = {}
-        self._queued_ids: set[int] = set()
+        # Touched only on the turn loop: the senders this process is draining.
+        self._draining: set[tuple[Channel, str]] = set()
         self._tasks: set[asyncio.Task] = set()
         # Turns interleave wherever they await (the action server, the provider API); letting
         # every sender's turn in at once only makes each one slower, a few at a time finish
@@ -119,54 +129,75 @@ class ChannelRuntime:
         self.concurrent_turns = max(1, tuning.concurrent_turns)
         self._turns = asyncio.Semaphore(self.concurrent_turns)
         self._alone = asyncio.Lock()  # taken by a message that crashed the process before
-        self._retry_poller: concurrent.futures.Future | None = None
+        self._poller: concurrent.futures.Future | None = None
 
     async def start(self, on_new_message: OnNewMessage) -> int:
-        """Begin processing; re-queues what was stored but not processed. Returns that count.
+        """Begin processing: take up what was stored but not processed (before a restart, or by
+        a replica that died). Returns how many senders had messages waiting.
 
         Called once the server has loaded its model (a server-start listener), when freezing
         what is alive keeps full garbage collections from stalling every turn.
         """
         self.on_new_message = on_new_message
         tune_interpreter(freeze=True)
-        pending = await asyncio.to_thread(self.inbox.pending, self.transport)
-        for stored in pending:
-            self.turn_loop.call_soon(self._enqueue, stored)
-        if pending:
-            logger.info("channel.recovered transport=%s messages=%d", self.transport, len(pending))
-        if self.retry_poll_s > 0 and self._retry_poller is None:
-            self._retry_poller = self.turn_loop.submit(self._poll_retries())
-        return len(pending)
+        senders = await self._sweep()
+        if senders:
+            logger.info("channel.recovered transport=%s senders=%d", self.transport, senders)
+        if self.retry_poll_s > 0 and self._poller is None:
+            self._poller = self.turn_loop.submit(self._poll())
+        return senders
 
     def stop(self) -> None:
-        """Stop looking for retries (queued turns end with the process)."""
-        if self._retry_poller is not None:
-            self._retry_poller.cancel()
-            self._retry_poller = None
+        """Stop looking for unprocessed messages (turns under way end with the process)."""
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
 
-    async def _poll_retries(self) -> None:
-        """On the turn loop: queue what an admin asked to retry (``misybot inbox retry``)."""
+    @property
+    def limiter(self) -> StoredRateLimiter:
+        if self._limiter is None:  # built on first use, on the inbox's database
+            self._limiter = StoredRateLimiter(self.inbox.engine, self.limits)
+        return self._limiter
+
+    @property
+    def locks(self) -> NamedLocks:
+        if self._locks is None:
+            self._locks = NamedLocks(self.inbox.engine)
+        return self._locks
+
+    async def _sweep(self) -> int:
+        """Queue what an admin asked to retry (``misybot inbox retry``) and wake a drain for
+        every sender with unprocessed messages that no replica is draining."""
+        claimed = await asyncio.to_thread(self.inbox.claim_retries, self.transport)
+        for stored in claimed:
+            logger.info("channel.retry message_id=%d", stored.id)
+        senders = await asyncio.to_thread(self.inbox.pending_senders, self.transport)
+        for sender in senders:
+            self.turn_loop.call_soon(self._wake, sender)
+        return len(senders)
+
+    async def _poll(self) -> None:
+        """On the turn loop, every ``retry_poll_s``: a sweep, which takes over the senders of a
+        replica that died (their locks went with it) and what an admin asked to retry."""
+        rounds = 0
         while True:
             await asyncio.sleep(self.retry_poll_s)
+            rounds += 1
             try:
-                claimed = await asyncio.to_thread(self.inbox.claim_retries, self.transport)
+                await self._sweep()
+                if rounds % 1000 == 0:  # about an hour: rate-limit schedules long over
+                    await asyncio.to_thread(self.limiter.forget_finished, self.clock())
             except Exception:  # the store is away for a moment: look again later
-                logger.warning("channel.retry_poll.failed transport=%s", self.transport)
-                continue
-            for stored in claimed:
-                logger.info("channel.retry message_id=%d", stored.id)
-                self._enqueue(stored)
+                logger.warning("channel.sweep.failed transport=%s", self.transport)
 
     def acknowledging(self) -> AbstractContextManager[None]:
         """Around a webhook handler: turns wait to begin until its provider has its answer."""
         return self.turn_loop.acknowledgements.pending()
 
     async def accept(self, message: InboundMessage) -> bool:
-        """Store ``message`` and queue it; False when it is a duplicate delivery (not queued)."""
-        now = time.monotonic()
-        admission = self.limiter.admit(self.transport, message.sender, now)
-        status = InboxStatus.RECEIVED if admission.allowed else InboxStatus.RATE_LIMITED
-        stored = await self.stores.run((message, status))
+        """Store ``message`` and wake its sender's drain; False when it is a duplicate delivery
+        (not queued)."""
+        stored, admission = await self.stores.run((message, self.clock()))
         if stored is None:
             logger.info(
                 "channel.duplicate transport=%s provider_id=%s",
@@ -182,7 +213,7 @@ class ChannelRuntime:
                     stored.id,
                     admission.delay_s,
                 )
-            self.turn_loop.call_soon(self._enqueue, stored, now + admission.delay_s)
+            self.turn_loop.call_soon(self._wake, (message.channel, message.address))
         else:
             logger.warning(
                 "channel.rate_limited transport=%s message_id=%d", self.transport, stored.id
@@ -194,6 +225,23 @@ class ChannelRuntime:
                 self._spawn, self._notify_limited(stored, notice.format(seconds=seconds))
             )
         return True
+
+    def _store_admitted(
+        self, items: list[tuple[InboundMessage, float]]
+    ) -> list[tuple[StoredMessage | None, Admission]]:
+        """On the store thread: count each message against its sender's rate limit (shared by
+        every replica), then store it with what that decided, all of a batch at once."""
+        admissions = self.limiter.admit_many(
+            [(self.transport, message.sender, now) for message, now in items]
+        )
+        rows = []
+        for (message, now), admission in zip(items, admissions, strict=True):
+            status = InboxStatus.RECEIVED if admission.allowed else InboxStatus.RATE_LIMITED
+            due = None
+            if admission.allowed and admission.delay_s > 0:
+                due = datetime.fromtimestamp(now + admission.delay_s, timezone.utc)
+            rows.append((message, status, due))
+        return list(zip(self.inbox.store_many(rows), admissions, strict=True))
 
     async def record_delivery(
         self, channel: Channel, provider_message_id: str, status: str, error_code: str | None
@@ -243,48 +291,71 @@ class ChannelRuntime:
         for args in held:
             await asyncio.to_thread(self.inbox.record_delivery, *args)
 
-    def _enqueue(self, stored: StoredMessage, due: float = 0.0) -> None:
-        """On the turn loop: queue ``stored`` behind its sender's earlier messages."""
-        if stored.id in self._queued_ids:  # already waiting here (a retry claimed twice)
-            return
-        self._queued_ids.add(stored.id)
-        sender = stored.message.sender
-        queue = self._queues.get(sender)
-        if queue is None:
-            queue = self._queues[sender] = asyncio.Queue()
-            self._spawn(self._drain(sender, queue))
-        queue.put_nowait((stored, due))
-
     def _spawn(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _drain(self, sender: str, queue: asyncio.Queue[tuple[StoredMessage, float]]) -> None:
-        try:
-            while not queue.empty():
-                stored, due = queue.get_nowait()
-                wait = due - time.monotonic()
-                if wait > 0:  # over the sender's rate limit: its turn comes in a later window
-                    await asyncio.sleep(wait)
-                try:
-                    await self._process(stored)
-                finally:
-                    self._queued_ids.discard(stored.id)
-        finally:
-            # No await between the emptiness check and removal: a new message either landed in
-            # this queue before (and was processed) or finds no queue and starts a new worker.
-            if self._queues.get(sender) is queue:
-                del self._queues[sender]
+    def _wake(self, sender: tuple[Channel, str]) -> None:
+        """On the turn loop: ``sender`` has messages to process; drain them unless this process
+        already is (a drain looks again before it ends, so nothing stored is missed)."""
+        if sender not in self._draining:
+            self._draining.add(sender)
+            self._spawn(self._drain(sender))
 
-    async def _process(self, stored: StoredMessage) -> None:
+    async def _drain(self, sender: tuple[Channel, str]) -> None:
+        """Process ``sender``'s messages in order while holding its lock; leave them to the
+        holder when another replica has it."""
+        channel, address = sender
+        name = f"inbox:{self.transport}:{channel.value}:{address}"
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    held = await loop.run_in_executor(LOCK_THREADS, self.locks.acquire, name, False)
+                except Exception:
+                    logger.exception("channel.lock.failed transport=%s", self.transport)
+                    return  # the next sweep tries again
+                if held is None:
+                    return  # another replica is draining this sender: they are its to take
+                try:
+                    complete = await self._drain_held(sender)
+                finally:
+                    await loop.run_in_executor(LOCK_THREADS, held.release)
+                # A message another replica stored while this one was letting go found the
+                # lock taken and was left here: look once more after the release.
+                if not complete or not await asyncio.to_thread(
+                    self.inbox.pending_of, self.transport, sender, 1
+                ):
+                    return
+        finally:
+            self._draining.discard(sender)
+
+    async def _drain_held(self, sender: tuple[Channel, str]) -> bool:
+        """Holding the sender's lock: process its stored messages oldest first until none is
+        left (True), or until one could not be begun or finished (False: the sweep retries)."""
+        while True:
+            batch = await asyncio.to_thread(self.inbox.pending_of, self.transport, sender)
+            if not batch:
+                return True
+            for stored in batch:
+                if stored.due_at is not None:  # over the rate limit: it waits for its window
+                    wait = stored.due_at.timestamp() - self.clock()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                if not await self._process(stored):
+                    return False
+
+    async def _process(self, stored: StoredMessage) -> bool:
+        """One message's turn, recorded; False when it could not be begun or finished (it is
+        still "received": processed again later)."""
         output = self.output_factory(stored)
         status, error = InboxStatus.PROCESSED, None
         try:
             attempt = await asyncio.to_thread(self.inbox.begin_attempt, stored.id)
         except Exception:  # not counted, not begun: still "received", taken again at a restart
             logger.exception("channel.begin.failed message_id=%d", stored.id)
-            return
+            return False
         if attempt > self.max_attempts:
             # Each earlier attempt ended the process: give up, and apologise once.
             tried = attempt - 1
@@ -293,6 +364,10 @@ class ChannelRuntime:
             if attempt == self.max_attempts + 1:
                 await self._apologise(stored, output)
         else:
+            if attempt > 1 and hasattr(output, "already_sent"):
+                # Taken up again after a crash: what that attempt had sent is not sent again.
+                earlier = await asyncio.to_thread(self.inbox.responses_sent, stored.id)
+                output.already_sent.extend(earlier)
             try:
                 async with self._slot(alone=attempt > 1):
                     await self.turn_loop.acknowledgements.clear()
@@ -305,7 +380,7 @@ class ChannelRuntime:
                 logger.exception("channel.process.failed message_id=%d", stored.id)
             if status == InboxStatus.FAILED:
                 await self._apologise(stored, output)
-        await self._finish(stored, output, status, error)
+        return await self._finish(stored, output, status, error)
 
     @contextlib.asynccontextmanager
     async def _slot(self, alone: bool):
@@ -362,18 +437,20 @@ class ChannelRuntime:
         output: OutputChannel,
         status: InboxStatus,
         error: str | None,
-    ) -> None:
+    ) -> bool:
         sent = "\n\n".join(getattr(output, "sent_texts", []))
         outbound = tuple(getattr(output, "outbound", ()))
         try:
-            await self.finishes.run(Finished(stored.id, status, sent or None, outbound, error))
+            # Its replies were each recorded as they were sent (connectors.core.output).
+            await self.finishes.run(Finished(stored.id, status, sent or None, (), error))
         except Exception:  # still "received" in the store: processed again after a restart
             logger.exception("channel.finish.failed message_id=%d", stored.id)
-            return
+            return False
         try:
             await self._apply_early_statuses(outbound)
         except Exception:  # a status lost; never the sender's queue
             logger.exception("channel.early_status.failed message_id=%d", stored.id)
+        return True
 
     async def _notify_limited(self, stored: StoredMessage, notice: str) -> None:
         output = self.output_factory(stored)

@@ -95,7 +95,9 @@ class ChannelTuning:
     # never holds another sender's turn for longer.
     turn_budget_s: float = 30.0
     max_attempts: int = 3  # crashes a message may cause before it is given up
-    retry_poll_s: float = 5.0  # how often the server looks for `misybot inbox retry` requests
+    # How often a server looks for messages nobody is processing: a replica's that died, and
+    # `misybot inbox retry` requests (a replica's senders are taken over within about this).
+    retry_poll_s: float = 3.0
 
     @classmethod
     def resolve(

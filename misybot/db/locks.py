@@ -22,6 +22,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 SQLITE_BUCKETS = 4096  # names share a lock file only when their hashes collide here
+# Beside SQLite, each namespace (a name's part before its first ":") has buckets of its own: a
+# holder of one kind of lock that takes another kind (the inbox's sender, then the
+# conversation) can then never wait for a file it holds itself.
 LOCK_THREADS = ThreadPoolExecutor(64, thread_name_prefix="misybot-lock")
 
 
@@ -62,7 +65,8 @@ class NamedLocks:
             database = make_url(str(engine.url)).database or ""
             if not database or database == ":memory:" or database.startswith("file:"):
                 self._folder = None  # one process only: a thread lock per bucket does
-                self._memory = [threading.Lock() for _ in range(SQLITE_BUCKETS)]
+                self._memory: dict[str, list[threading.Lock]] = {}
+                self._memory_guard = threading.Lock()
             else:
                 self._folder = Path(database).resolve().with_name(Path(database).name + ".locks")
 
@@ -70,11 +74,16 @@ class NamedLocks:
         """Hold the lock ``name``; with ``wait=False``, None when another holder has it."""
         if self.postgres:
             return self._advisory(lock_key(name), wait)
+        namespace = name.split(":", 1)[0] if ":" in name else "_"
         bucket = lock_key(name) % SQLITE_BUCKETS
         if self._folder is None:
-            lock = self._memory[bucket]
+            with self._memory_guard:
+                buckets = self._memory.setdefault(
+                    namespace, [threading.Lock() for _ in range(SQLITE_BUCKETS)]
+                )
+            lock = buckets[bucket]
             return Held(lock.release) if lock.acquire(blocking=wait) else None
-        return self._flock(bucket, wait)
+        return self._flock(namespace, bucket, wait)
 
     def _advisory(self, key: int, wait: bool) -> Held | None:
         connection: Connection = self.engine.connect()
@@ -103,9 +112,10 @@ class NamedLocks:
 
         return Held(release)
 
-    def _flock(self, bucket: int, wait: bool) -> Held | None:
-        self._folder.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self._folder / f"{bucket:04d}", os.O_RDWR | os.O_CREAT, 0o600)
+    def _flock(self, namespace: str, bucket: int, wait: bool) -> Held | None:
+        folder = self._folder / _safe(namespace)
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(folder / f"{bucket:04d}", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             # flock, not lockf: each open is its own lock, so two threads of one process
             # exclude each other too.
@@ -117,3 +127,10 @@ class NamedLocks:
             os.close(descriptor)
             raise
         return Held(lambda: os.close(descriptor))  # closing the file releases the lock
+
+
+def _safe(namespace: str) -> str:
+    """A namespace as a directory name (letters, digits, "-" and "_"; anything else hashed)."""
+    if namespace.replace("-", "").replace("_", "").isalnum() and len(namespace) <= 40:
+        return namespace
+    return "ns-" + hashlib.blake2b(namespace.encode(), digest_size=6).hexdigest()

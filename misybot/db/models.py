@@ -506,6 +506,8 @@ class ConversationMessage(Base):
     # Processing began this many times (counted before it begins, so a crash counts too).
     attempts = Column(Integer, nullable=False, default=0, server_default=text("0"))
     error = Column(Text)  # why it failed, for `misybot inbox failed`
+    # Over its sender's rate limit: not processed before this (whichever replica takes it).
+    due_at = Column(UTCDateTime)
 
 
 class OutboundMessage(Base):
@@ -531,6 +533,9 @@ class OutboundMessage(Base):
     error_code = Column(String(32))
     error_message = Column(Text)
     attempts = Column(Integer, nullable=False, default=0)
+    # Which of its turn's responses it was part of: a turn run again after a crash (its
+    # replica died) does not send a response already sent (connectors.core.output).
+    response_key = Column(String(32))
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
     updated_at = Column(UTCDateTime, nullable=False, default=utc_now, onupdate=utc_now)
 
@@ -657,3 +662,17 @@ Index(
     sqlite_where=text("deliver = 1 AND response_sent = 0"),
 )
 
+
+class SenderRateSchedule(Base):
+    """A sender's rate-limit schedule on a channel, shared by every replica: when it began,
+    how many messages it admitted since, what the sender was told (connectors.core.ratelimit)."""
+
+    __tablename__ = "sender_rate_schedules"
+    __table_args__ = (UniqueConstraint("transport", "sender"),)
+
+    id = Column(Integer, primary_key=True)
+    transport = Column(String(64), nullable=False)
+    sender = Column(String(255), nullable=False)
+    started_at = Column(Float, nullable=False)  # epoch seconds: every replica's clock
+    admitted = Column(Integer, nullable=False)
+    told = Column(Integer, nullable=False)

@@ -555,20 +555,20 @@ print(round(sys.getswitchinterval() * 1000, 3), frozen > 1000, gc.get_freeze_cou
 
 
 async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_the_finish(inbox):
-    """Replies are recorded with the turn's finish; a provider may call back before that."""
-    from rasa.core.channels.channel import CollectingOutputChannel
-
+    """A reply is recorded once the provider accepted it; its callbacks may come before that."""
+    from connectors.core.output import InboxOutput
     from connectors.core.turns import TurnLoop
 
     turns = TurnLoop("test-turns")
     applied_at_once: list[bool] = []
 
-    class Output(CollectingOutputChannel):
-        outbound: list[OutboundRecord] = []
-
     async def on_new_message(message):
-        output = message.output_channel
-        output.outbound = [
+        # Twilio's callbacks, before the send's record is written.
+        for status in ("sent", "delivered"):
+            applied_at_once.append(
+                await runtime.record_delivery(Channel.WHATSAPP, "SMfast", status, None)
+            )
+        await message.output_channel.record(
             OutboundRecord(
                 Channel.WHATSAPP,
                 message.sender_id,
@@ -576,14 +576,8 @@ async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_th
                 DeliveryStatus.QUEUED,
                 attempts=1,
                 provider_message_id="SMfast",
-                conversation_message_id=message.metadata["inbox_message_id"],
             )
-        ]
-        # Twilio's callbacks, before this turn's finish has written the reply.
-        for status in ("sent", "delivered"):
-            applied_at_once.append(
-                await runtime.record_delivery(Channel.WHATSAPP, "SMfast", status, None)
-            )
+        )
 
     def reply_status() -> str | None:
         with session_scope(inbox.factory) as session:
@@ -593,7 +587,7 @@ async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_th
                 )
             ).scalar_one_or_none()
 
-    runtime = _runtime(inbox, turns, lambda stored: Output())
+    runtime = _runtime(inbox, turns, lambda stored: InboxOutput(inbox, stored))
     try:
         await runtime.start(on_new_message)
         assert await runtime.accept(_message("SM1"))

@@ -1,0 +1,205 @@
+"""Replicas of the channel runtime on one database, on SQLite and PostgreSQL: a sender's messages
+accepted by either are processed once, in order, by one of them at a time; a turn taken up again
+after its process died does not send again what that process had sent; the rate limit counts
+what every replica accepted.
+
+Rasa's message handler is played by a small coroutine (it is Rasa's code, not ours); the inbox,
+the runtimes, their locks and turn loops are the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import select
+
+from connectors.core.inbox import Inbox, OutboundRecord
+from connectors.core.output import InboxOutput
+from connectors.core.ratelimit import Limits, SenderRateLimiter, StoredRateLimiter
+from connectors.core.runtime import ChannelRuntime
+from connectors.core.settings import ChannelTuning
+from connectors.core.turns import TurnLoop
+from connectors.twilio import parse_form, parse_inbound
+from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage
+from misybot.db.session import make_session_factory, session_scope
+from misybot.enums import Channel, DeliveryStatus, InboxStatus, Role
+from testkit.database import Builder
+from testkit.payloads import inbound_form
+from testkit.waiting import wait_until
+
+SENDERS = [f"whatsapp:+3519444440{index:02d}" for index in range(3)]
+
+
+@pytest.fixture
+def inbox(engine):
+    return Inbox(make_session_factory(engine))
+
+
+@pytest.fixture
+def loops():
+    started = [TurnLoop(f"replica-{name}") for name in "ab"]
+    yield started
+    for loop in started:
+        loop.stop()
+
+
+def register(inbox, senders) -> None:
+    with session_scope(inbox.factory) as session:
+        acme = Builder(session)
+        for index, sender in enumerate(senders):
+            user = acme.user(f"Operator {index}", Role.OPERATOR, f"op{index}@acme.example")
+            address = sender.removeprefix("whatsapp:")
+            session.add(ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address=address))
+
+
+def message(sid: str, sender: str, text: str):
+    fields = inbound_form(sender, text, account_sid="AC1", MessageSid=sid)
+    return parse_inbound(parse_form(urlencode(fields).encode()))
+
+
+class Provider:
+    """Plays the provider's API: accepts every send, in the order they arrive."""
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, str]] = []
+        self.ids = itertools.count(1)
+
+
+class ProviderOutput(InboxOutput):
+    """An output as the connectors' are: a send, then its record."""
+
+    def __init__(self, inbox: Inbox, stored, provider: Provider) -> None:
+        super().__init__(inbox, stored)
+        self.provider = provider
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp_twilio"
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs) -> None:
+        self.provider.delivered.append((recipient_id, text))
+        self.sent_texts.append(text)
+        record = OutboundRecord(
+            Channel.WHATSAPP,
+            recipient_id.removeprefix("whatsapp:"),
+            text,
+            DeliveryStatus.QUEUED,
+            1,
+            provider_message_id=f"SMout{next(self.provider.ids)}",
+        )
+        await self.record(record)
+
+
+def replica(inbox, loop, provider) -> ChannelRuntime:
+    tuning = ChannelTuning(rate_limit_per_minute=100, retry_poll_s=0.2)
+    output = lambda stored: ProviderOutput(inbox, stored, provider)  # noqa: E731
+    return ChannelRuntime("whatsapp_twilio", inbox, output, tuning, turn_loop=loop)
+
+
+def rows(inbox) -> list[ConversationMessage]:
+    with session_scope(inbox.factory) as session:
+        found = list(session.execute(select(ConversationMessage).order_by("id")).scalars())
+        session.expunge_all()
+        return found
+
+
+async def test_each_senders_messages_are_processed_once_in_order_across_two_replicas(inbox, loops):
+    register(inbox, SENDERS)
+    provider = Provider()
+    seen: list[tuple[str, str, str]] = []  # (replica, sender, text) as the turns began
+
+    def rasa(name):
+        async def handle(user_message) -> None:
+            seen.append((name, user_message.sender_id, user_message.text))
+            await asyncio.sleep(0.01)  # the turn awaits (the action server): others interleave
+            answer = {"text": f"answer to {user_message.text}"}
+            await user_message.output_channel.send_response(user_message.sender_id, answer)
+
+        return handle
+
+    replicas = [replica(inbox, loop, provider) for loop in loops]
+    for name, runtime in zip("ab", replicas, strict=True):
+        await runtime.start(rasa(name))
+    sent = {sender: [f"{sender[-2:]} message {n}" for n in range(6)] for sender in SENDERS}
+    for n in range(6):  # each sender's messages land on both replicas, alternately
+        for index, sender in enumerate(SENDERS):
+            runtime = replicas[(n + index) % 2]
+            assert await runtime.accept(message(f"SM{index}x{n}", sender, sent[sender][n]))
+    total = len(SENDERS) * 6
+    assert await wait_until(
+        lambda: sum(row.status == "processed" for row in rows(inbox)) == total or None
+    )
+    for sender in SENDERS:
+        assert [text for _, who, text in seen if who == sender] == sent[sender]
+        answers = [text for who, text in provider.delivered if who == sender]
+        assert answers == [f"answer to {text}" for text in sent[sender]]
+    for runtime in replicas:
+        runtime.stop()
+
+
+async def test_a_turn_taken_up_after_a_crash_does_not_send_again_what_was_sent(inbox, loops):
+    register(inbox, SENDERS[:1])
+    sender = SENDERS[0]
+    provider = Provider()
+    stored = inbox.store(message("SM1", sender, "make the report"), InboxStatus.RECEIVED)
+    # The replica that took it died after its first response had been sent and recorded.
+    assert inbox.begin_attempt(stored.id) == 1
+    dying = ProviderOutput(inbox, stored, provider)
+    await dying.send_response(sender, {"text": "Working on it."})
+
+    async def rasa(user_message) -> None:  # the same turn, run again: the same two responses
+        for text in ("Working on it.", "Here is your report."):
+            await user_message.output_channel.send_response(sender, {"text": text})
+
+    survivor = replica(inbox, loops[0], provider)
+    await survivor.start(rasa)
+    assert await wait_until(lambda: rows(inbox)[0].status == "processed" or None)
+    assert [text for _, text in provider.delivered] == ["Working on it.", "Here is your report."]
+    with session_scope(inbox.factory) as session:
+        bodies = session.execute(
+            select(OutboundMessage.body)
+            .where(OutboundMessage.conversation_message_id == stored.id)
+            .order_by(OutboundMessage.id)
+        ).scalars()
+        assert list(bodies) == ["Working on it.", "Here is your report."]  # each on record once
+    assert rows(inbox)[0].attempts == 2
+    survivor.stop()
+
+
+async def test_a_rerun_that_says_something_else_sends_it(inbox, loops):
+    register(inbox, SENDERS[:1])
+    sender = SENDERS[0]
+    provider = Provider()
+    stored = inbox.store(message("SM1", sender, "stock?"), InboxStatus.RECEIVED)
+    inbox.begin_attempt(stored.id)
+    await ProviderOutput(inbox, stored, provider).send_response(sender, {"text": "12 left."})
+
+    async def rasa(user_message) -> None:  # stock changed in between: a different answer
+        await user_message.output_channel.send_response(sender, {"text": "11 left."})
+
+    survivor = replica(inbox, loops[0], provider)
+    await survivor.start(rasa)
+    assert await wait_until(lambda: rows(inbox)[0].status == "processed" or None)
+    assert [text for _, text in provider.delivered] == ["12 left.", "11 left."]
+    survivor.stop()
+
+
+def test_the_rate_limit_counts_a_senders_messages_on_every_replica_together(engine):
+    limits = Limits(limit=10, window_s=60, backlog_windows=2)
+    one_process = SenderRateLimiter(10, 60, 2)
+    replicas = [StoredRateLimiter(engine, limits) for _ in range(2)]
+    moments = [i / 10 for i in range(35)] + [61.0, 241.0]
+    shared = [
+        replicas[index % 2].admit_many([("whatsapp_twilio", "+1", now)])[0]
+        for index, now in enumerate(moments)
+    ]
+    assert shared == [one_process.admit("whatsapp_twilio", "+1", now) for now in moments]
+    assert [a.allowed for a in shared[:35]] == [True] * 30 + [False] * 5
+    # Another sender, or the same number on another channel, has a schedule of its own.
+    (other,) = replicas[0].admit_many([("whatsapp_twilio", "+2", 3.0)])
+    (elsewhere,) = replicas[1].admit_many([("messenger", "+1", 3.0)])
+    assert other.delay_s == elsewhere.delay_s == 0
+    assert replicas[0].forget_finished(now=241.0 + 86_401) == 3
