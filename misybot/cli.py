@@ -207,6 +207,22 @@ def _worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _health(args: argparse.Namespace) -> int:
+    from misybot.health import HealthProbe, HealthThresholds, describe
+
+    settings = get_settings()
+    engine = _engine()
+    try:
+        report = HealthProbe(engine, HealthThresholds.from_settings(settings)).check()
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json(report.figures())
+    else:
+        print(describe(report))
+    return EXIT_OK if report.healthy else EXIT_FAILED
+
+
 def _db_current(args: argparse.Namespace) -> int:
     from misybot.db.migrate import current_revision, head_revision
 
@@ -636,6 +652,13 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, help="executions at once (default MISYBOT_WORKER_CONCURRENCY)"
     )
     worker.set_defaults(handler=_worker)
+
+    health = commands.add_parser(
+        "health",
+        help="is the database answering, a worker alive, the inbox keeping up (exit 0 or 1)",
+    )
+    health.add_argument("--json", action="store_true", help="print the figures as JSON")
+    health.set_defaults(handler=_health)
     return parser
 
 
