@@ -9,6 +9,7 @@ MODEL := models/misybot.tar.gz
 TRAINING_INPUTS := config.yml $(shell find domain data components misybot/nlu -name '*.yml' -o -name '*.py' 2>/dev/null | sort)
 ACTIONS_PORT ?= 5055
 PERSONA ?=
+REPLICAS ?= 1
 RASA_PORT ?= 5005
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
@@ -42,8 +43,8 @@ worker: install db ## Run an orchestrator worker (agent executions, recurring ru
 shell: install train db ## Talk to the assistant in the terminal as a demo user (PERSONA=hub…)
 	@PERSONA=$(PERSONA) scripts/shell.sh
 
-run: install train db ## Serve the assistant (REST channel) with the action server
-	@scripts/run.sh
+run: install train db ## Serve the assistant (REST channel) with the action server (REPLICAS=2…)
+	@REPLICAS=$(REPLICAS) scripts/run.sh
 
 test: install train validate ## The whole suite: unit, dialogue stories and the NLU evaluation
 	$(BIN)/pytest

@@ -4,11 +4,19 @@
 without a token or a JWT secret, the installation's token is added (``MISYBOT_RASA_TOKEN``, else
 the generated one: ``misybot secrets show rasa-api-token``). It is added in-process, so it never
 shows in the process list. Workers push results with the same token.
+
+Two things are added to Rasa's server: ``GET /health`` (``connectors.health``: the database, a
+worker's heartbeat, the inbox backlog; 503 when one fails) and, with ``--reuse-port``, a
+listening socket with ``SO_REUSEPORT``, so that several replicas listen on one port and the
+kernel spreads new connections over them (``make run REPLICAS=2``). The replicas coordinate
+through the database (per-sender inbox locks, the tracker and lock stores of ``endpoints.yml``),
+not through the port: on several machines, put any load balancer in front instead.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +24,7 @@ from pathlib import Path
 from misybot.settings import get_settings
 
 AUTH_OPTIONS = ("--auth-token", "-t", "--jwt-secret")
+REUSE_PORT = "--reuse-port"  # ours, not Rasa's: taken out before Rasa reads the arguments
 WARNINGS_LOG = Path("var/log/warnings.log")
 
 
@@ -40,11 +49,55 @@ def quiet_library_warnings(path: Path = WARNINGS_LOG) -> None:
     logging.captureWarnings(True)
 
 
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` that other processes may bind too
+    (``SO_REUSEPORT``: the kernel hands each new connection to one of them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def extend_rasa_server(reuse_port: bool = False) -> None:
+    """Add ``/health`` to the app ``rasa run`` builds, and serve it on a shared socket when
+    ``reuse_port``."""
+    import rasa.core.run as rasa_run
+
+    from connectors.health import add_health_route
+
+    configure_app = rasa_run.configure_app
+
+    def configure(*args, **kwargs):
+        app = configure_app(*args, **kwargs)
+        add_health_route(app)
+        if reuse_port:
+            serve = app.run
+
+            def run_shared(*, host=None, port=None, **options) -> None:
+                options.pop("sock", None)
+                serve(sock=shared_socket(host or "127.0.0.1", int(port or 5005)), **options)
+
+            app.run = run_shared
+        return app
+
+    rasa_run.configure_app = configure
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     quiet_library_warnings()
     from rasa.__main__ import main as rasa_main
 
-    sys.argv = ["rasa", *rasa_arguments(sys.argv[1:] if argv is None else argv)]
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    extend_rasa_server(reuse_port=REUSE_PORT in arguments)
+    arguments = [argument for argument in arguments if argument != REUSE_PORT]
+    sys.argv = ["rasa", *rasa_arguments(arguments)]
     rasa_main()
 
 
