@@ -67,8 +67,9 @@ def shared_socket(host: str, port: int) -> socket.socket:
 
 def extend_rasa_server(reuse_port: bool = False) -> None:
     """Add ``/health`` to the app ``rasa run`` builds, and serve it on a shared socket when
-    ``reuse_port``."""
+    ``reuse_port`` (this process serves that one app: Sanic's ``run`` is replaced here)."""
     import rasa.core.run as rasa_run
+    from sanic import Sanic
 
     from connectors.health import add_health_route
 
@@ -77,17 +78,18 @@ def extend_rasa_server(reuse_port: bool = False) -> None:
     def configure(*args, **kwargs):
         app = configure_app(*args, **kwargs)
         add_health_route(app)
-        if reuse_port:
-            serve = app.run
-
-            def run_shared(*, host=None, port=None, **options) -> None:
-                options.pop("sock", None)
-                serve(sock=shared_socket(host or "127.0.0.1", int(port or 5005)), **options)
-
-            app.run = run_shared
         return app
 
     rasa_run.configure_app = configure
+    if reuse_port:
+        serve = Sanic.run
+
+        def run_shared(app, *args, host=None, port=None, **options) -> None:
+            options.pop("sock", None)
+            sock = shared_socket(host or "127.0.0.1", int(port or 5005))
+            serve(app, *args, sock=sock, **options)
+
+        Sanic.run = run_shared
 
 
 def main(argv: Sequence[str] | None = None) -> None:
