@@ -122,6 +122,7 @@ class ChannelRuntime:
         self._early_lock = threading.Lock()
         # Touched only on the turn loop: the senders this process is draining.
         self._draining: set[tuple[Channel, str]] = set()
+        self._woken_again: set[tuple[Channel, str]] = set()  # woken while draining
         self._tasks: set[asyncio.Task] = set()
         # Turns interleave wherever they await (the action server, the provider API); letting
         # every sender's turn in at once only makes each one slower, a few at a time finish
@@ -299,9 +300,11 @@ class ChannelRuntime:
     def _wake(self, sender: tuple[Channel, str]) -> None:
         """On the turn loop: ``sender`` has messages to process; drain them unless this process
         already is (a drain looks again before it ends, so nothing stored is missed)."""
-        if sender not in self._draining:
-            self._draining.add(sender)
-            self._spawn(self._drain(sender))
+        if sender in self._draining:
+            self._woken_again.add(sender)  # a drain about to end looks once more
+            return
+        self._draining.add(sender)
+        self._spawn(self._drain(sender))
 
     async def _drain(self, sender: tuple[Channel, str]) -> None:
         """Process ``sender``'s messages in order while holding its lock; leave them to the
@@ -311,6 +314,7 @@ class ChannelRuntime:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                self._woken_again.discard(sender)
                 try:
                     held = await loop.run_in_executor(LOCK_THREADS, self.locks.acquire, name, False)
                 except Exception:
@@ -320,16 +324,21 @@ class ChannelRuntime:
                     return  # another replica is draining this sender: they are its to take
                 try:
                     complete = await self._drain_held(sender)
+                except Exception:  # the store is away for a moment: the next sweep goes on
+                    logger.exception("channel.drain.failed transport=%s", self.transport)
+                    complete = False
                 finally:
                     await loop.run_in_executor(LOCK_THREADS, held.release)
+                if not complete:
+                    return
                 # A message another replica stored while this one was letting go found the
                 # lock taken and was left here: look once more after the release.
-                if not complete or not await asyncio.to_thread(
-                    self.inbox.pending_of, self.transport, sender, 1
-                ):
+                left = await asyncio.to_thread(self.inbox.pending_of, self.transport, sender, 1)
+                if not left and sender not in self._woken_again:
                     return
         finally:
             self._draining.discard(sender)
+            self._woken_again.discard(sender)
 
     async def _drain_held(self, sender: tuple[Channel, str]) -> bool:
         """Holding the sender's lock: process its stored messages oldest first until none is
