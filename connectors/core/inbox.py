@@ -370,20 +370,21 @@ class Inbox:
             result = connection.execute(insert(OutboundMessage.__table__).values(**row))
             return result.inserted_primary_key[0]
 
-    def responses_sent(self, message_id: int) -> list[str]:
-        """The responses of earlier attempts at message ``message_id`` that a provider accepted
-        (their keys, in the order they were sent)."""
+    def replies_sent(self, message_id: int) -> list[tuple[str | None, str]]:
+        """The replies to message ``message_id`` that a provider accepted, in the order they
+        were sent: each one's response key and body."""
         with self.engine.connect() as connection:
-            keys = connection.execute(
-                select(OutboundMessage.response_key)
-                .where(
-                    OutboundMessage.conversation_message_id == message_id,
-                    OutboundMessage.response_key.isnot(None),
-                    OutboundMessage.status != DeliveryStatus.FAILED,
+            return [
+                (key, body)
+                for key, body in connection.execute(
+                    select(OutboundMessage.response_key, OutboundMessage.body)
+                    .where(
+                        OutboundMessage.conversation_message_id == message_id,
+                        OutboundMessage.status != DeliveryStatus.FAILED,
+                    )
+                    .order_by(OutboundMessage.id)
                 )
-                .order_by(OutboundMessage.id)
-            ).scalars()
-            return list(dict.fromkeys(keys))
+            ]
 
     def record_delivery(
         self,

@@ -72,7 +72,13 @@ class InboxOutput(OutputChannel):
         await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
 
 
+# What a response says (``BotUttered.message()`` also carries its timestamp and metadata, which
+# differ between two runs of one turn).
+RESPONSE_CONTENT = ("text", "buttons", "quick_replies", "image", "elements", "attachment", "custom")
+
+
 def response_key(message: dict[str, Any]) -> str:
     """What identifies one of a turn's responses (its text, buttons, media…) among the others."""
-    canonical = json.dumps(message, sort_keys=True, default=str, ensure_ascii=False)
+    content = {name: message.get(name) for name in RESPONSE_CONTENT if message.get(name)}
+    canonical = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()

@@ -50,6 +50,7 @@ from connectors.core.options import OFFERED
 from connectors.core.ratelimit import Admission, Limits, StoredRateLimiter
 from connectors.core.settings import ChannelTuning
 from connectors.core.turns import TurnLoop, shared_turn_loop, tune_interpreter
+from misybot.conversations.store import ConversationStore
 from misybot.db.locks import LOCK_THREADS, NamedLocks
 from misybot.enums import Channel, InboxStatus
 from misybot.identity import METADATA_KEY, VerifiedSender
@@ -109,6 +110,7 @@ class ChannelRuntime:
         self.limits = Limits(tuning.rate_limit_per_minute, tuning.rate_limit_window_s)
         self._limiter = limiter
         self._locks = locks
+        self._conversations: ConversationStore | None = None
         # Stores and finishes each on a thread of their own: acknowledgements never wait
         # behind finishes, and either side of a burst goes in one transaction.
         self.stores = BatchWriter(self._store_admitted, name=f"{transport}-inbox")
@@ -159,6 +161,13 @@ class ChannelRuntime:
         if self._limiter is None:  # built on first use, on the inbox's database
             self._limiter = StoredRateLimiter(self.inbox.engine, self.limits)
         return self._limiter
+
+    @property
+    def conversations(self) -> ConversationStore:
+        """The tracker store's tables (``endpoints.yml``): where a finished turn's events are."""
+        if self._conversations is None:
+            self._conversations = ConversationStore(self.inbox.factory)
+        return self._conversations
 
     @property
     def locks(self) -> NamedLocks:
@@ -359,37 +368,59 @@ class ChannelRuntime:
         """One message's turn, recorded; False when it could not be begun or finished (it is
         still "received": processed again later)."""
         output = self.output_factory(stored)
-        status, error = InboxStatus.PROCESSED, None
-        try:
-            attempt = await asyncio.to_thread(self.inbox.begin_attempt, stored.id)
-        except Exception:  # not counted, not begun: still "received", taken again at a restart
-            logger.exception("channel.begin.failed message_id=%d", stored.id)
-            return False
+        async with self._slot(alone=stored.attempts > 0):
+            # Counted once the turn has its slot, before it begins: a crash during the turn
+            # counts, a wait for a slot cut short by a crash does not (it never began).
+            try:
+                attempt = await asyncio.to_thread(self.inbox.begin_attempt, stored.id)
+            except Exception:  # not counted, not begun: still "received", taken again later
+                logger.exception("channel.begin.failed message_id=%d", stored.id)
+                return False
+            status, error = await self._attempt(stored, output, attempt)
+        return await self._finish(stored, output, status, error)
+
+    async def _attempt(
+        self, stored: StoredMessage, output: OutputChannel, attempt: int
+    ) -> tuple[InboxStatus, str | None]:
         if attempt > self.max_attempts:
             # Each earlier attempt ended the process: give up, and apologise once.
             tried = attempt - 1
-            status, error = InboxStatus.FAILED, f"gave up after {tried} attempt{'s' * (tried != 1)}"
-            logger.error("channel.poison message_id=%d attempts=%d", stored.id, attempt - 1)
+            logger.error("channel.poison message_id=%d attempts=%d", stored.id, tried)
             if attempt == self.max_attempts + 1:
                 await self._apologise(stored, output)
-        else:
-            if attempt > 1 and hasattr(output, "already_sent"):
-                # Taken up again after a crash: what that attempt had sent is not sent again.
-                earlier = await asyncio.to_thread(self.inbox.responses_sent, stored.id)
-                output.already_sent.extend(earlier)
-            try:
-                async with self._slot(alone=attempt > 1):
-                    await self.turn_loop.acknowledgements.clear()
-                    await asyncio.wait_for(self._turn(stored, output), self.turn_budget_s)
-            except asyncio.TimeoutError:
-                status, error = InboxStatus.FAILED, f"took longer than {self.turn_budget_s:g} s"
-                logger.error("channel.turn.timeout message_id=%d", stored.id)
-            except Exception as failure:  # one bad message must not stop the sender's queue
-                status, error = InboxStatus.FAILED, f"{type(failure).__name__}: {failure}"[:500]
-                logger.exception("channel.process.failed message_id=%d", stored.id)
-            if status == InboxStatus.FAILED:
-                await self._apologise(stored, output)
-        return await self._finish(stored, output, status, error)
+            return InboxStatus.FAILED, f"gave up after {tried} attempt{'s' * (tried != 1)}"
+        if attempt > 1 and await self._resumed(stored, output):
+            return InboxStatus.PROCESSED, None
+        status, error = InboxStatus.PROCESSED, None
+        try:
+            await self.turn_loop.acknowledgements.clear()
+            await asyncio.wait_for(self._turn(stored, output), self.turn_budget_s)
+        except asyncio.TimeoutError:
+            status, error = InboxStatus.FAILED, f"took longer than {self.turn_budget_s:g} s"
+            logger.error("channel.turn.timeout message_id=%d", stored.id)
+        except Exception as failure:  # one bad message must not stop the sender's queue
+            status, error = InboxStatus.FAILED, f"{type(failure).__name__}: {failure}"[:500]
+            logger.exception("channel.process.failed message_id=%d", stored.id)
+        if status == InboxStatus.FAILED:
+            await self._apologise(stored, output)
+        return status, error
+
+    async def _resumed(self, stored: StoredMessage, output: OutputChannel) -> bool:
+        """A message taken up again after its process died: True when its turn had run to the
+        end (its events are in the conversation; only the inbox's finish was lost). Otherwise
+        the turn runs again, and skips the responses that attempt had sent."""
+        message = stored.message
+        sent = await asyncio.to_thread(self.inbox.replies_sent, stored.id)
+        done = await asyncio.to_thread(
+            self.conversations.has_user_message, message.sender, message.provider_message_id
+        )
+        if done:
+            logger.info("channel.turn_already_done message_id=%d", stored.id)
+            getattr(output, "sent_texts", []).extend(body for _, body in sent)
+            return True
+        if hasattr(output, "already_sent"):
+            output.already_sent.extend(dict.fromkeys(key for key, _ in sent if key))
+        return False
 
     @contextlib.asynccontextmanager
     async def _slot(self, alone: bool):

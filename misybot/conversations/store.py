@@ -187,6 +187,21 @@ class ConversationStore:
                 .execution_options(synchronize_session=False)
             )
 
+    def has_user_message(self, conversation_id: str, message_id: str, recent: int = 50) -> bool:
+        """Whether one of the conversation's latest ``recent`` user messages is ``message_id``
+        (its turn ran to the end: Rasa saves a turn's events once it is over)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(ConversationEvent.data)
+                .where(
+                    ConversationEvent.conversation_id == conversation_id,
+                    ConversationEvent.type_name == "user",
+                )
+                .order_by(ConversationEvent.id.desc())
+                .limit(recent)
+            ).scalars()
+            return any(json.loads(data).get("message_id") == message_id for data in rows)
+
     def exists(self, conversation_id: str) -> bool:
         with self.sessions() as session:
             return (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from urllib.parse import urlencode
 
 import pytest
@@ -23,7 +24,12 @@ from connectors.core.runtime import ChannelRuntime
 from connectors.core.settings import ChannelTuning
 from connectors.core.turns import TurnLoop
 from connectors.twilio import parse_form, parse_inbound
-from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMessage
+from misybot.db.models import (
+    ChannelIdentity,
+    ConversationEvent,
+    ConversationMessage,
+    OutboundMessage,
+)
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel, DeliveryStatus, InboxStatus, Role
 from testkit.database import Builder
@@ -148,11 +154,12 @@ async def test_a_turn_taken_up_after_a_crash_does_not_send_again_what_was_sent(i
     # The replica that took it died after its first response had been sent and recorded.
     assert inbox.begin_attempt(stored.id) == 1
     dying = ProviderOutput(inbox, stored, provider)
-    await dying.send_response(sender, {"text": "Working on it."})
+    await dying.send_response(sender, {"text": "Working on it.", "timestamp": 1.0})
 
     async def rasa(user_message) -> None:  # the same turn, run again: the same two responses
         for text in ("Working on it.", "Here is your report."):
-            await user_message.output_channel.send_response(sender, {"text": text})
+            response = {"text": text, "timestamp": 2.0, "metadata": {"run": 2}}
+            await user_message.output_channel.send_response(sender, response)
 
     survivor = replica(inbox, loops[0], provider)
     await survivor.start(rasa)
@@ -203,3 +210,59 @@ def test_the_rate_limit_counts_a_senders_messages_on_every_replica_together(engi
     (elsewhere,) = replicas[1].admit_many([("messenger", "+1", 3.0)])
     assert other.delay_s == elsewhere.delay_s == 0
     assert replicas[0].forget_finished(now=241.0 + 86_401) == 3
+
+
+async def test_a_turn_that_ran_to_the_end_before_the_crash_is_not_run_again(inbox, loops):
+    """The process died after Rasa saved the turn and before the inbox recorded its finish."""
+    register(inbox, SENDERS[:1])
+    sender = SENDERS[0]
+    provider = Provider()
+    stored = inbox.store(message("SM1", sender, "received 5 WID-220"), InboxStatus.RECEIVED)
+    inbox.begin_attempt(stored.id)
+    await ProviderOutput(inbox, stored, provider).send_response(sender, {"text": "Stock updated."})
+    with session_scope(inbox.factory) as session:
+        user = {"event": "user", "text": "received 5 WID-220", "message_id": "SM1"}
+        session.add(
+            ConversationEvent(
+                conversation_id=sender, type_name="user", timestamp=1.0, data=json.dumps(user)
+            )
+        )
+    ran: list = []
+
+    async def rasa(user_message) -> None:  # running it again would update the stock twice
+        ran.append(user_message)
+
+    survivor = replica(inbox, loops[0], provider)
+    await survivor.start(rasa)
+    assert await wait_until(lambda: rows(inbox)[0].status == "processed" or None)
+    assert ran == [] and [text for _, text in provider.delivered] == ["Stock updated."]
+    assert rows(inbox)[0].response_body == "Stock updated."
+    survivor.stop()
+
+
+async def test_a_message_that_only_waited_for_a_turn_slot_was_not_attempted(inbox, loops):
+    """Attempts are counted once a turn holds its slot: a message queued behind others when
+    its process died is not taken for one that crashed it."""
+    register(inbox, SENDERS)
+    provider = Provider()
+    release = asyncio.Event()
+
+    async def rasa(user_message) -> None:
+        await release.wait()  # every slot busy until the test says
+
+    runtime = ChannelRuntime(
+        "whatsapp_twilio",
+        inbox,
+        lambda stored: ProviderOutput(inbox, stored, provider),
+        ChannelTuning(retry_poll_s=0, concurrent_turns=2),
+        turn_loop=loops[0],
+    )
+    await runtime.start(rasa)
+    for index, sender in enumerate(SENDERS):  # three senders, two slots
+        await runtime.accept(message(f"SM{index}", sender, "hi"))
+    assert await wait_until(lambda: sum(row.attempts for row in rows(inbox)) == 2 or None)
+    assert sorted(row.attempts for row in rows(inbox)) == [0, 1, 1]  # the third only waits
+    loops[0].call_soon(release.set)
+    assert await wait_until(lambda: all(row.status == "processed" for row in rows(inbox)) or None)
+    assert [row.attempts for row in rows(inbox)] == [1, 1, 1]
+    runtime.stop()
