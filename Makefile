@@ -67,7 +67,7 @@ lint: install ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install train ## Latency: agent, turn (with/without TED), queue, webhooks, mail, huge messages, catalogue
+bench: install train ## Latency: agent, turn (with/without TED), queue, webhooks, mail, huge messages, catalogue, growth, replicas, idle
 	$(BIN)/python bench/inventory_agent.py
 	$(BIN)/python bench/turn.py --model $(MODEL) --with-ted
 	$(BIN)/python bench/queue.py
@@ -76,6 +76,10 @@ bench: install train ## Latency: agent, turn (with/without TED), queue, webhooks
 	$(BIN)/python bench/mail_transport.py
 	$(BIN)/python bench/abuse.py --model $(MODEL)
 	$(BIN)/python bench/catalogue.py
+	$(BIN)/python bench/growth.py --model $(MODEL) --stores misybot,rasa-sql
+	$(BIN)/python bench/replicas.py --model $(MODEL) --database postgres
+	$(BIN)/python bench/idle.py --model $(MODEL)
+	$(BIN)/python bench/idle.py --model $(MODEL) --database postgres
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	@scripts/lock.sh

@@ -232,6 +232,24 @@ class Builder:
         return order
 
 
+@contextmanager
+def demo_database(kind: str, folder: Path) -> Iterator[tuple[str, str | None]]:
+    """A throw-away database with the demo data: ``(its URL, its PostgreSQL schema or None)``.
+    ``kind`` "postgres"/"postgresql": a fresh schema of ``DEFAULT_POSTGRES_URL``, dropped
+    afterwards; anything else a SQLite file in ``folder``."""
+    if kind in ("postgres", "postgresql"):
+        with postgres_schema(DEFAULT_POSTGRES_URL) as engine:
+            with engine.connect() as connection:
+                schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
+            url = f"{DEFAULT_POSTGRES_URL}?options=-csearch_path%3D{schema}"
+            seed_demo(url)
+            yield url, schema
+    else:
+        url = f"sqlite:///{folder / 'misybot.db'}"
+        seed_demo(url)
+        yield url, None
+
+
 def seed_demo(url: str) -> None:
     """The demo companies and users in the (migrated or new) database at ``url``."""
     misybot = Path(sys.executable).with_name("misybot")

@@ -25,11 +25,11 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, future=True, **kwargs)
-    _configure_sqlite(engine)
+    _configure_sqlite(engine, file_database=bool(database) and database != ":memory:")
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, file_database: bool) -> None:
     # pysqlite opens transactions lazily and breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself
     # (the documented recipe), and turn on foreign keys, which SQLite leaves off by default.
     @event.listens_for(engine, "connect")
@@ -38,6 +38,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
+        if file_database:
+            # Write-ahead log: readers never wait for a writer, nor a writer for readers, and a
+            # commit is one append; the processes sharing the file (replicas, the action server,
+            # workers) then mostly wait for each other's writes only. Kept in the file.
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
