@@ -20,12 +20,16 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 SQLITE_BUCKETS = 4096  # names share a lock file only when their hashes collide here
 # Beside SQLite, each namespace (a name's part before its first ":") has buckets of its own: a
 # holder of one kind of lock that takes another kind (the inbox's sender, then the
 # conversation) can then never wait for a file it holds itself.
 LOCK_THREADS = ThreadPoolExecutor(64, thread_name_prefix="misybot-lock")
+_LOCK = text("SELECT pg_advisory_lock(:key)")
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
 def lock_key(name: str) -> int:
@@ -57,9 +61,10 @@ class NamedLocks:
         self.postgres = engine.dialect.name == "postgresql"
         if self.postgres:
             # Its own pool: a held lock keeps its connection for a whole turn, and must never
-            # leave the turn itself waiting for one.
+            # leave the turn itself waiting for one. Autocommit: taking or releasing a lock is
+            # one round trip (no transaction to end); a connection found dead is replaced once.
             self.engine = create_engine(
-                engine.url, future=True, pool_size=4, max_overflow=60, pool_pre_ping=True
+                engine.url, future=True, pool_size=4, max_overflow=60, isolation_level="AUTOCOMMIT"
             )
         else:
             database = make_url(str(engine.url)).database or ""
@@ -86,16 +91,21 @@ class NamedLocks:
         return self._flock(namespace, bucket, wait)
 
     def _advisory(self, key: int, wait: bool) -> Held | None:
+        try:
+            return self._advisory_once(key, wait)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            return self._advisory_once(key, wait)  # a pooled connection the server had closed
+
+    def _advisory_once(self, key: int, wait: bool) -> Held | None:
         connection: Connection = self.engine.connect()
         try:
             if wait:
-                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            elif not connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
-            ).scalar_one():
+                connection.execute(_LOCK, {"key": key})
+            elif not connection.execute(_TRY_LOCK, {"key": key}).scalar_one():
                 connection.close()
                 return None
-            connection.commit()  # no transaction left open while the lock is held
         except BaseException:
             connection.invalidate()  # the lock, if taken, goes with the connection
             connection.close()
@@ -103,8 +113,7 @@ class NamedLocks:
 
         def release() -> None:
             try:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                connection.commit()
+                connection.execute(_UNLOCK, {"key": key})
             except Exception:
                 connection.invalidate()  # closing the session releases it anyway
             finally:

@@ -95,3 +95,22 @@ async def _in(store: DatabaseLockStore, conversation: str, number: int, order: l
     async with store.lock(conversation):
         order.append(f"{conversation} {number}")
         await asyncio.sleep(0)
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced(postgres_engine):
+    """A PostgreSQL restart (or an idle timeout) closes pooled connections: the next lock
+    still comes, on a new one."""
+    from sqlalchemy import text
+
+    backend = text("SELECT pg_backend_pid()")
+    locks = NamedLocks(postgres_engine)
+    locks.acquire("conversation:ana").release()  # its connection goes back to the pool
+    with locks.engine.connect() as pooled:
+        pid = pooled.execute(backend).scalar_one()
+    with postgres_engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    again = locks.acquire("conversation:ana", wait=False)
+    assert again is not None
+    again.release()
+    with locks.engine.connect() as pooled:
+        assert pooled.execute(backend).scalar_one() != pid
