@@ -146,9 +146,11 @@ class Inbox:
         messages: Sequence[
             tuple[InboundMessage, InboxStatus] | tuple[InboundMessage, InboxStatus, datetime]
         ],
+        connection: Connection | None = None,
     ) -> list[StoredMessage | None]:
         """Record ``messages`` (with a due time when over the sender's rate limit), in order;
-        None for each one stored before (a retry).
+        None for each one stored before (a retry). On SQLite, in ``connection``'s transaction
+        when given.
 
         Each row is linked to the active user and company behind its sender as it is written,
         so processing needs no second write. This runs while the provider waits for its 200:
@@ -192,22 +194,22 @@ class Inbox:
             written = [
                 inserted.pop((row["channel"], row["provider_message_id"]), None) for row in rows
             ]
+        elif connection is None:
+            with self.engine.begin() as own:
+                return self.store_many(messages, own)
         else:
-            with self.engine.begin() as connection:
-                senders = self._senders(
-                    {(row["channel"], row["sender_address"]) for row in rows}, connection
+            senders = self._senders(
+                {(row["channel"], row["sender_address"]) for row in rows}, connection
+            )
+            written = []
+            for row in rows:
+                user, company = senders.get((row["channel"], row["sender_address"]), (None, None))
+                result = connection.execute(
+                    _store_statement(), {**row, "user_id": user, "company_id": company}
                 )
-                written = []
-                for row in rows:
-                    user, company = senders.get(
-                        (row["channel"], row["sender_address"]), (None, None)
-                    )
-                    result = connection.execute(
-                        _store_statement(), {**row, "user_id": user, "company_id": company}
-                    )
-                    written.append(
-                        (result.inserted_primary_key[0], user, company) if result.rowcount else None
-                    )
+                written.append(
+                    (result.inserted_primary_key[0], user, company) if result.rowcount else None
+                )
         return [
             None
             if found is None

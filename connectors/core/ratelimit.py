@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from misybot.db.models import SenderRateSchedule
 
@@ -97,27 +97,36 @@ class StoredRateLimiter:
         self.limits = limits
         self.postgres = engine.dialect.name == "postgresql"
 
-    def admit_many(self, requests: Sequence[tuple[str, str, float]]) -> list[Admission]:
-        """``(transport, sender, now)`` each, in order, in one transaction."""
+    def admit_many(
+        self, requests: Sequence[tuple[str, str, float]], connection: Connection | None = None
+    ) -> list[Admission]:
+        """``(transport, sender, now)`` each, in order, in one transaction (``connection``'s,
+        when given: it must hold the write lock, ``begin()`` on this limiter's ``engine``)."""
+        if connection is None:
+            with self.engine.begin() as own:
+                return self.admit_many(requests, own)
+        return [self._admit(connection, *request) for request in requests]
+
+    def _admit(self, connection: Connection, transport: str, sender: str, now: float) -> Admission:
         table = SenderRateSchedule.__table__
-        admissions = []
-        with self.engine.begin() as connection:
-            for transport, sender, now in requests:
-                ours = (table.c.transport == transport) & (table.c.sender == sender)
-                insert = (postgresql.insert if self.postgres else sqlite.insert)(table)
-                connection.execute(  # a first message: a row to lock (another replica's wins)
-                    insert.values(
-                        transport=transport, sender=sender, started_at=now, admitted=0, told=0
-                    ).on_conflict_do_nothing()
-                )
-                query = select(table.c.started_at, table.c.admitted, table.c.told).where(ours)
-                row = connection.execute(query.with_for_update() if self.postgres else query).one()
-                admission, (start, admitted, told) = self.limits.decide(tuple(row), now)
-                connection.execute(
-                    update(table).where(ours).values(started_at=start, admitted=admitted, told=told)
-                )
-                admissions.append(admission)
-        return admissions
+        ours = (table.c.transport == transport) & (table.c.sender == sender)
+        query = select(table.c.started_at, table.c.admitted, table.c.told).where(ours)
+        if self.postgres:
+            query = query.with_for_update()
+        row = connection.execute(query).one_or_none()
+        if row is None:  # a first message: a row to lock (another replica's may win the race)
+            insert = (postgresql.insert if self.postgres else sqlite.insert)(table)
+            connection.execute(
+                insert.values(
+                    transport=transport, sender=sender, started_at=now, admitted=0, told=0
+                ).on_conflict_do_nothing()
+            )
+            row = connection.execute(query).one()
+        admission, (start, admitted, told) = self.limits.decide(tuple(row), now)
+        connection.execute(
+            update(table).where(ours).values(started_at=start, admitted=admitted, told=told)
+        )
+        return admission
 
     def forget_finished(self, now: float, older_than_s: float = 86_400.0) -> int:
         """Delete schedules that ended long ago (a sender's next message starts a new one)."""

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
+from sqlalchemy.engine import Connection
 
 from connectors.core.inbox import (
     BatchWriter,
@@ -241,9 +242,20 @@ class ChannelRuntime:
     ) -> list[tuple[StoredMessage | None, Admission]]:
         """On the store thread: count each message against its sender's rate limit (shared by
         every replica), then store it with what that decided, all of a batch at once."""
-        admissions = self.limiter.admit_many(
-            [(self.transport, message.sender, now) for message, now in items]
-        )
+        requests = [(self.transport, message.sender, now) for message, now in items]
+        if self.limiter.postgres:  # the store is one autocommitted round trip there
+            return self._store_rows(items, self.limiter.admit_many(requests), None)
+        # SQLite: one write transaction for both (each one waits for the other processes').
+        with self.limiter.engine.begin() as connection:
+            admissions = self.limiter.admit_many(requests, connection)
+            return self._store_rows(items, admissions, connection)
+
+    def _store_rows(
+        self,
+        items: list[tuple[InboundMessage, float]],
+        admissions: list[Admission],
+        connection: Connection | None,
+    ) -> list[tuple[StoredMessage | None, Admission]]:
         rows = []
         for (message, now), admission in zip(items, admissions, strict=True):
             status = InboxStatus.RECEIVED if admission.allowed else InboxStatus.RATE_LIMITED
@@ -251,16 +263,16 @@ class ChannelRuntime:
             if admission.allowed and admission.delay_s > 0:
                 due = datetime.fromtimestamp(now + admission.delay_s, timezone.utc)
             rows.append((message, status, due))
-        return list(zip(self.inbox.store_many(rows), admissions, strict=True))
+        return list(zip(self.inbox.store_many(rows, connection), admissions, strict=True))
 
     async def record_delivery(
         self, channel: Channel, provider_message_id: str, status: str, error_code: str | None
     ) -> bool:
         """Apply a provider's delivery status callback; True when its message is on record.
 
-        A reply is recorded with its turn's finish, a few milliseconds after it was sent; a
-        status that comes first is held (``EARLY_STATUS_TTL_S``, ``EARLY_STATUS_LIMIT``) and
-        applied by that finish. A status we do not know is neither applied nor held.
+        A reply is recorded a few milliseconds after the provider accepted it; a status that
+        comes first is held (``EARLY_STATUS_TTL_S``, ``EARLY_STATUS_LIMIT``) and applied by
+        the turn's finish. A status we do not know is neither applied nor held.
         """
         args = (channel, provider_message_id, status, error_code)
         if await asyncio.to_thread(self.inbox.record_delivery, *args):
