@@ -79,11 +79,23 @@ def postgres_schema(url: str = DEFAULT_POSTGRES_URL, migrate: bool = True) -> It
         admin.dispose()
 
 
+_FORGET_ADVISORY_LOCKS = text(
+    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND pid <> pg_backend_pid()"
+)
+
+
 def empty_tables(engine: Engine) -> None:
-    """Delete every row of every table, keeping the schema (and restarting id sequences)."""
+    """Delete every row of every table, keeping the schema (and restarting id sequences).
+
+    On PostgreSQL also end the sessions still holding advisory locks (``misybot.db.locks``): a
+    test whose event loop stopped while a runtime held a sender's lock leaves its connection
+    behind, and the next test's runtime would wait for that sender for ever."""
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
+            connection.execute(_FORGET_ADVISORY_LOCKS)
             quote = engine.dialect.identifier_preparer.quote
             names = ", ".join(quote(table.name) for table in tables)
             connection.execute(text("TRUNCATE " + names + " RESTART IDENTITY CASCADE"))

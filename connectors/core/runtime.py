@@ -71,6 +71,7 @@ EARLY_STATUS_LIMIT = 10_000
 UNREGISTERED_COMMAND = "/EXTERNAL_unregistered"
 FAILED_COMMAND = "/EXTERNAL_message_failed"
 APOLOGY_BUDGET_S = 10.0
+DRAINS_AT_ONCE = 16  # senders whose messages a process has taken to process at a time
 
 DELAY_NOTICE = (
     "You're sending messages faster than I can answer them. I'll answer the rest in order, "
@@ -132,6 +133,9 @@ class ChannelRuntime:
         # sooner on average.
         self.concurrent_turns = max(1, tuning.concurrent_turns)
         self._turns = asyncio.Semaphore(self.concurrent_turns)
+        # Senders drained at once (each holds its lock, on PostgreSQL a connection, while its
+        # messages wait for a turn): the others wait here, holding nothing.
+        self._drains = asyncio.Semaphore(DRAINS_AT_ONCE)
         self._alone = asyncio.Lock()  # taken by a message that crashed the process before
         self._poller: concurrent.futures.Future | None = None
 
@@ -336,20 +340,23 @@ class ChannelRuntime:
         try:
             while True:
                 self._woken_again.discard(sender)
-                try:
-                    held = await loop.run_in_executor(LOCK_THREADS, self.locks.acquire, name, False)
-                except Exception:
-                    logger.exception("channel.lock.failed transport=%s", self.transport)
-                    return  # the next sweep tries again
-                if held is None:
-                    return  # another replica is draining this sender: they are its to take
-                try:
-                    complete = await self._drain_held(sender)
-                except Exception:  # the store is away for a moment: the next sweep goes on
-                    logger.exception("channel.drain.failed transport=%s", self.transport)
-                    complete = False
-                finally:
-                    await loop.run_in_executor(LOCK_THREADS, held.release)
+                async with self._drains:  # a held lock keeps a database connection
+                    try:
+                        held = await loop.run_in_executor(
+                            LOCK_THREADS, self.locks.acquire, name, False
+                        )
+                    except Exception:
+                        logger.exception("channel.lock.failed transport=%s", self.transport)
+                        return  # the next sweep tries again
+                    if held is None:
+                        return  # another replica is draining this sender: they are its to take
+                    try:
+                        complete = await self._drain_held(sender)
+                    except Exception:  # the store is away for a moment: the next sweep goes on
+                        logger.exception("channel.drain.failed transport=%s", self.transport)
+                        complete = False
+                    finally:
+                        await loop.run_in_executor(LOCK_THREADS, held.release)
                 if not complete:
                     return
                 # A message another replica stored while this one was letting go found the
