@@ -40,6 +40,8 @@ class InboxOutput(OutputChannel):
         key = response_key(message)
         if self.already_sent and self.already_sent[0] == key:
             self.already_sent.popleft()  # an earlier attempt at this turn sent it
+            if message.get("text"):
+                self.sent_texts.append(message["text"])  # still part of the answer
             return
         self.already_sent.clear()  # this attempt says something else from here on
         self._response = key
