@@ -357,8 +357,11 @@ class ChannelRuntime:
                         complete = False
                     finally:
                         await loop.run_in_executor(LOCK_THREADS, held.release)
-                if not complete:
+                if complete is False:
                     return
+                if complete is not True:  # over the rate limit: wait holding nothing
+                    await asyncio.sleep(complete)
+                    continue
                 # A message another replica stored while this one was letting go found the
                 # lock taken and was left here: look once more after the release.
                 left = await asyncio.to_thread(self.inbox.pending_of, self.transport, sender, 1)
@@ -368,18 +371,19 @@ class ChannelRuntime:
             self._draining.discard(sender)
             self._woken_again.discard(sender)
 
-    async def _drain_held(self, sender: tuple[Channel, str]) -> bool:
+    async def _drain_held(self, sender: tuple[Channel, str]) -> bool | float:
         """Holding the sender's lock: process its stored messages oldest first until none is
-        left (True), or until one could not be begun or finished (False: the sweep retries)."""
+        left (True), one could not be begun or finished (False: the sweep retries), or the next
+        is over the rate limit (the seconds until its window)."""
         while True:
             batch = await asyncio.to_thread(self.inbox.pending_of, self.transport, sender)
             if not batch:
                 return True
             for stored in batch:
-                if stored.due_at is not None:  # over the rate limit: it waits for its window
+                if stored.due_at is not None:
                     wait = stored.due_at.timestamp() - self.clock()
                     if wait > 0:
-                        await asyncio.sleep(wait)
+                        return wait
                 if not await self._process(stored):
                     return False
 

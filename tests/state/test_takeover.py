@@ -266,3 +266,30 @@ async def test_a_message_that_only_waited_for_a_turn_slot_was_not_attempted(inbo
     assert await wait_until(lambda: all(row.status == "processed" for row in rows(inbox)) or None)
     assert [row.attempts for row in rows(inbox)] == [1, 1, 1]
     runtime.stop()
+
+
+async def test_a_sender_waiting_for_its_rate_window_holds_up_nobody(inbox, loops, monkeypatch):
+    """A message over its sender's rate limit waits for its window holding no lock and no
+    place among the senders drained at once."""
+    from connectors.core import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "DRAINS_AT_ONCE", 1)
+    register(inbox, SENDERS[:2])
+    seen: list[str] = []
+
+    async def rasa(user_message) -> None:
+        seen.append(user_message.text)
+
+    provider = Provider()
+    tuning = ChannelTuning(rate_limit_per_minute=1, rate_limit_window_s=30, retry_poll_s=0)
+    output = lambda stored: ProviderOutput(inbox, stored, provider)  # noqa: E731
+    runtime = ChannelRuntime("whatsapp_twilio", inbox, output, tuning, turn_loop=loops[0])
+    await runtime.start(rasa)
+    first, second = SENDERS[:2]
+    await runtime.accept(message("SMa1", first, "first sender, now"))
+    await runtime.accept(message("SMa2", first, "first sender, in 30 s"))
+    assert await wait_until(lambda: seen == ["first sender, now"] or None)
+    await runtime.accept(message("SMb1", second, "second sender"))
+    assert await wait_until(lambda: "second sender" in seen or None)
+    assert "first sender, in 30 s" not in seen  # its window is 30 s away
+    runtime.stop()
