@@ -672,7 +672,7 @@ class SenderRateSchedule(Base):
 
     id = Column(Integer, primary_key=True)
     transport = Column(String(64), nullable=False)
-    sender = Column(String(255), nullable=False)
+    sender = Column(String(512), nullable=False)  # a provider-spelt address, with its prefix
     started_at = Column(Float, nullable=False)  # epoch seconds: every replica's clock
     admitted = Column(Integer, nullable=False)
     told = Column(Integer, nullable=False)

@@ -21,6 +21,7 @@ from connectors.core.inbox import Inbox, OutboundRecord
 from connectors.core.output import InboxOutput
 from connectors.core.ratelimit import Limits, SenderRateLimiter, StoredRateLimiter
 from connectors.core.runtime import ChannelRuntime
+from connectors.core.sanitize import MAX_ADDRESS_CHARS
 from connectors.core.settings import ChannelTuning
 from connectors.core.turns import TurnLoop
 from connectors.twilio import parse_form, parse_inbound
@@ -209,7 +210,10 @@ def test_the_rate_limit_counts_a_senders_messages_on_every_replica_together(engi
     (other,) = replicas[0].admit_many([("whatsapp_twilio", "+2", 3.0)])
     (elsewhere,) = replicas[1].admit_many([("messenger", "+1", 3.0)])
     assert other.delay_s == elsewhere.delay_s == 0
-    assert replicas[0].forget_finished(now=241.0 + 86_401) == 3
+    # The longest address a channel lets through, with its provider's prefix.
+    (longest,) = replicas[0].admit_many([("email", "whatsapp:" + "a" * MAX_ADDRESS_CHARS, 3.0)])
+    assert longest.allowed
+    assert replicas[0].forget_finished(now=241.0 + 86_401) == 4
 
 
 async def test_a_turn_that_ran_to_the_end_before_the_crash_is_not_run_again(inbox, loops):

@@ -27,7 +27,7 @@ def upgrade() -> None:
         "sender_rate_schedules",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("transport", sa.String(64), nullable=False),
-        sa.Column("sender", sa.String(255), nullable=False),
+        sa.Column("sender", sa.String(512), nullable=False),
         sa.Column("started_at", sa.Float(), nullable=False),
         sa.Column("admitted", sa.Integer(), nullable=False),
         sa.Column("told", sa.Integer(), nullable=False),
