@@ -113,6 +113,17 @@ def rows(inbox) -> list[ConversationMessage]:
         return found
 
 
+async def died_after_sending(inbox, provider: Provider, text: str, response: dict):
+    """A stored message whose first attempt (counted) sent ``response`` and got it accepted,
+    then died with its process: its inbox row is still "received"."""
+    sender = SENDERS[0]
+    register(inbox, [sender])
+    stored = inbox.store(message("SM1", sender, text), InboxStatus.RECEIVED)
+    assert inbox.begin_attempt(stored.id) == 1
+    await ProviderOutput(inbox, stored, provider).send_response(sender, response)
+    return stored
+
+
 async def test_each_senders_messages_are_processed_once_in_order_across_two_replicas(inbox, loops):
     register(inbox, SENDERS)
     provider = Provider()
@@ -148,14 +159,11 @@ async def test_each_senders_messages_are_processed_once_in_order_across_two_repl
 
 
 async def test_a_turn_taken_up_after_a_crash_does_not_send_again_what_was_sent(inbox, loops):
-    register(inbox, SENDERS[:1])
     sender = SENDERS[0]
     provider = Provider()
-    stored = inbox.store(message("SM1", sender, "make the report"), InboxStatus.RECEIVED)
     # The replica that took it died after its first response had been sent and recorded.
-    assert inbox.begin_attempt(stored.id) == 1
-    dying = ProviderOutput(inbox, stored, provider)
-    await dying.send_response(sender, {"text": "Working on it.", "timestamp": 1.0})
+    first = {"text": "Working on it.", "timestamp": 1.0}
+    stored = await died_after_sending(inbox, provider, "make the report", first)
 
     async def rasa(user_message) -> None:  # the same turn, run again: the same two responses
         for text in ("Working on it.", "Here is your report."):
@@ -178,12 +186,9 @@ async def test_a_turn_taken_up_after_a_crash_does_not_send_again_what_was_sent(i
 
 
 async def test_a_rerun_that_says_something_else_sends_it(inbox, loops):
-    register(inbox, SENDERS[:1])
     sender = SENDERS[0]
     provider = Provider()
-    stored = inbox.store(message("SM1", sender, "stock?"), InboxStatus.RECEIVED)
-    inbox.begin_attempt(stored.id)
-    await ProviderOutput(inbox, stored, provider).send_response(sender, {"text": "12 left."})
+    await died_after_sending(inbox, provider, "stock?", {"text": "12 left."})
 
     async def rasa(user_message) -> None:  # stock changed in between: a different answer
         await user_message.output_channel.send_response(sender, {"text": "11 left."})
@@ -218,12 +223,9 @@ def test_the_rate_limit_counts_a_senders_messages_on_every_replica_together(engi
 
 async def test_a_turn_that_ran_to_the_end_before_the_crash_is_not_run_again(inbox, loops):
     """The process died after Rasa saved the turn and before the inbox recorded its finish."""
-    register(inbox, SENDERS[:1])
     sender = SENDERS[0]
     provider = Provider()
-    stored = inbox.store(message("SM1", sender, "received 5 WID-220"), InboxStatus.RECEIVED)
-    inbox.begin_attempt(stored.id)
-    await ProviderOutput(inbox, stored, provider).send_response(sender, {"text": "Stock updated."})
+    await died_after_sending(inbox, provider, "received 5 WID-220", {"text": "Stock updated."})
     with session_scope(inbox.factory) as session:
         user = {"event": "user", "text": "received 5 WID-220", "message_id": "SM1"}
         session.add(
