@@ -312,7 +312,16 @@ def _import(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
     def work(session: Session) -> int:
-        result = import_csv(session, _actor(session, args), args.kind, path)
+        if args.kind == "users":  # people are added by a named admin, audited
+            from misybot.people.team import admin_actor
+
+            if not args.user:
+                print("importing users needs the admin doing it: --user <admin's e-mail>")
+                return EXIT_FAILED
+            actor = admin_actor(session, args.company, args.user)
+        else:
+            actor = _actor(session, args)
+        result = import_csv(session, actor, args.kind, path)
         if result.errors:
             print(f"{path}: {len(result.errors)} problem(s); nothing was imported")
             for error in result.errors:
@@ -531,7 +540,7 @@ def _parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=_company_create)
 
     importer = commands.add_parser("import", help="import a CSV file (all rows or nothing)")
-    importer.add_argument("kind", choices=("products", "stock", "suppliers"))
+    importer.add_argument("kind", choices=("products", "stock", "suppliers", "users"))
     importer.add_argument("file")
     _tenant_arguments(importer)
     importer.set_defaults(handler=_import)
@@ -659,6 +668,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--json", action="store_true", help="print the figures as JSON")
     health.set_defaults(handler=_health)
+
+    from misybot.people.cli import register
+
+    register(commands)
     return parser
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from misybot.db.models import Location, Product, Supplier
+from misybot.db.models import Location, Product, Supplier, User
 from misybot.db.types import utc_now
 from misybot.enums import MovementKind
 from misybot.permissions import Operation
@@ -29,7 +29,7 @@ from misybot.store.tenancy import Actor
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("products", "stock", "suppliers")
+KINDS = ("products", "stock", "suppliers", "users")
 _SKU = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]{6,20}$")
@@ -78,6 +78,7 @@ _COLUMNS = {
     ),
     "stock": _Columns(("sku", "location", "quantity"), ("reason",)),
     "suppliers": _Columns(("name", "lead_time_days"), ("contact_name", "email", "phone", "active")),
+    "users": _Columns(("name", "role"), ("email", "phone", "persona", "preferred_channel")),
 }
 
 
@@ -172,7 +173,7 @@ def import_csv(session: Session, actor: Actor, kind: str, source: Path | str) ->
 
     ``source`` is a path or the CSV text itself. The caller's ``session_scope()`` commits.
     """
-    actor.require(Operation.IMPORT_DATA)
+    actor.require(Operation.MANAGE_USERS if kind == "users" else Operation.IMPORT_DATA)
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
     try:
@@ -186,6 +187,7 @@ def import_csv(session: Session, actor: Actor, kind: str, source: Path | str) ->
         "products": _check_products,
         "stock": _check_stock,
         "suppliers": _check_suppliers,
+        "users": _check_users,
     }[kind](session, actor, rows)
     if errors:
         return ImportResult(kind, len(rows), errors=tuple(sorted(errors, key=lambda e: e.row)))
@@ -432,5 +434,56 @@ def _check_suppliers(session: Session, actor: Actor, rows: list[_Checker]):
             unchanged += not changed
         session.flush()
         return created, updated, unchanged
+
+    return write, errors
+
+
+def _check_users(session: Session, actor: Actor, rows: list[_Checker]):
+    """New users of the company (an e-mail or phone already there is a row error): profiles
+    only — each person's channels are linked afterwards (``misybot users link|invite``)."""
+    from misybot.errors import InvalidInput
+    from misybot.people.team import add_user, profile
+    from misybot.settings import get_settings
+
+    existing = {
+        value
+        for email, phone in session.execute(
+            select(User.email, User.phone).where(User.company_id == actor.company_id)
+        )
+        for value in (email, phone)
+        if value
+    }
+    planned = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        given = {
+            name: (row.cells.get(name) or "").strip() or None
+            for name in ("name", "role", "email", "phone", "persona", "preferred_channel")
+        }
+        fields = {}
+        for name, value in given.items():  # each field alone: every problem of the row
+            if value is None:
+                if name in ("name", "role"):
+                    row.fail(name, "is empty")
+                continue
+            try:
+                fields.update(profile(get_settings().default_country_code, **{name: value}))
+            except InvalidInput as error:
+                row.fail(name, error.message)
+        for key in ("email", "phone"):
+            value = fields.get(key)
+            if value in existing:
+                row.fail(key, f"{value} is already a user's of this company")
+            elif value in seen:
+                row.fail(key, f"{value} repeats row {seen[value]}")
+            elif value:
+                seen[value] = row.row
+        planned.append(fields)
+    errors = [e for row in rows for e in row.errors]
+
+    def write() -> tuple[int, int, int]:
+        for fields in planned:
+            add_user(session, actor, via="import", **fields)
+        return len(planned), 0, 0
 
     return write, errors

@@ -40,6 +40,16 @@ def _flag(value: str | None, default: bool) -> bool:
     raise ValueError(f"not an on/off value: {value!r}")
 
 
+def _positive(value: str | None, name: str) -> int | None:
+    """A whole number of at least 1, or None when unset ("0" and "off" also mean unset)."""
+    if value is None or value.strip().lower() in {"", "0", "off"}:
+        return None
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{name} must be a positive number of days, not {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration, read once from the environment."""
@@ -74,6 +84,12 @@ class Settings:
     health_backlog_age_s: float = 60.0
     health_backlog_limit: int = 100
     health_timeout_s: float = 2.0  # the database must answer the check within this
+    # People (misybot.people): the country code a national phone number is read in ("351"),
+    # how long an invitation code is valid, and how many days message bodies are kept
+    # (None: for as long as the data is; the worker erases older bodies, counters stay).
+    default_country_code: str | None = None
+    invitation_hours: float = 24.0
+    retention_days: int | None = None
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -103,6 +119,10 @@ class Settings:
             health_backlog_age_s=float(env.get("MISYBOT_HEALTH_BACKLOG_AGE_S") or 60.0),
             health_backlog_limit=int(env.get("MISYBOT_HEALTH_BACKLOG_LIMIT") or 100),
             health_timeout_s=float(env.get("MISYBOT_HEALTH_TIMEOUT_S") or 2.0),
+            default_country_code=(env.get("MISYBOT_DEFAULT_COUNTRY_CODE") or "").lstrip("+")
+            or None,
+            invitation_hours=float(env.get("MISYBOT_INVITATION_HOURS") or 24.0),
+            retention_days=_positive(env.get("MISYBOT_RETENTION_DAYS"), "MISYBOT_RETENTION_DAYS"),
         )
 
     @property

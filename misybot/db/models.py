@@ -132,6 +132,10 @@ class ChannelIdentity(Base):
     channel = Column(_enum(Channel, "identity_channel"), nullable=False)
     address = Column(String(254), nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    # How it was proved to be theirs: "admin" (an admin linked it), "invitation" (the person
+    # sent an invitation code from it), "import", "demo"; when.
+    verified_by = Column(String(16))
+    verified_at = Column(UTCDateTime)
 
 
 class Location(Base):
@@ -471,6 +475,7 @@ class ConversationMessage(Base):
     __tablename__ = "conversation_messages"
     __table_args__ = (
         UniqueConstraint("channel", "provider_message_id"),
+        UniqueConstraint("channel", "provider_id_digest"),
         Index("ix_conversation_messages_company_received", "company_id", "received_at"),
         Index("ix_conversation_messages_sender", "channel", "sender_address"),
         Index("ix_conversation_messages_status", "status", "id"),
@@ -508,6 +513,9 @@ class ConversationMessage(Base):
     error = Column(Text)  # why it failed, for `misybot inbox failed`
     # Over its sender's rate limit: not processed before this (whichever replica takes it).
     due_at = Column(UTCDateTime)
+    # A salted hash of (channel, provider message id), written with the message: after the
+    # sender's data is erased only this is left, and a late redelivery still conflicts with it.
+    provider_id_digest = Column(String(64))
 
 
 class OutboundMessage(Base):
@@ -676,3 +684,52 @@ class SenderRateSchedule(Base):
     started_at = Column(Float, nullable=False)  # epoch seconds: every replica's clock
     admitted = Column(Integer, nullable=False)
     told = Column(Integer, nullable=False)
+
+
+class AuditEntry(Base):
+    """Who changed which user, role or link, and who exported or erased whose data. Kept with
+    ids, not names: the person an entry is about can be erased without rewriting history."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_company_created", "company_id", "created_at"),)
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    actor_user_id = Column(Integer)  # the admin (None: the person themself, or the system)
+    action = Column(String(64), nullable=False)  # "user.add", "identity.link", "privacy.erase"…
+    subject_user_id = Column(Integer, index=True)
+    details = Column(JSON, nullable=False, default=dict)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class Invitation(Base):
+    """A one-time code that links the sender who sends it to a user (kept as a keyed hash)."""
+
+    __tablename__ = "invitations"
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    user_id = Column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    code_digest = Column(String(64), nullable=False, unique=True)
+    # Only a sender on this channel may use it (None: any channel; an admin's invitation).
+    channel = Column(_enum(Channel, "invitation_channel"))
+    created_by_id = Column(Integer)  # the admin who made it (None: the person, "link my email")
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    expires_at = Column(UTCDateTime, nullable=False)
+    used_at = Column(UTCDateTime)
+    # Wrong codes sent anywhere while it was open: past a limit it is void.
+    failed_attempts = Column(Integer, nullable=False, default=0)
+
+
+class LinkAttempt(Base):
+    """A wrong or refused code from a sender: a sender gets a few per window."""
+
+    __tablename__ = "link_attempts"
+    __table_args__ = (Index("ix_link_attempts_sender", "channel", "address", "attempted_at"),)
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    address = Column(String(254), nullable=False)
+    attempted_at = Column(UTCDateTime, nullable=False, default=utc_now)

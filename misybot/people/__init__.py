@@ -1,0 +1,1 @@
+"""People: a company's team, their channel addresses, invitations, audit, privacy requests."""
