@@ -37,6 +37,7 @@ from misybot.orchestrator.registry import (
     TransientError,
     default_registry,
 )
+from misybot.people.privacy import apply_retention
 from misybot.permissions import PermissionDenied
 from misybot.settings import Settings, get_settings
 from misybot.store.tenancy import Actor, actor_for_user
@@ -47,6 +48,7 @@ IDLE_S = 1.0  # a safety net only: NOTIFY or the wake socket wakes an idle worke
 SQLITE_POLL_S = 0.02  # on SQLite without a wake socket (it could not be bound), look this often:
 # a chat reply waits for the pickup, so this bounds how much of a turn the queue adds
 HOUSEKEEPING_S = 1.0  # schedules and delivery retries
+RETENTION_EVERY_S = 3600.0  # message bodies past MISYBOT_RETENTION_DAYS
 
 
 def actor_for_job(session: Session, job: queue.Job) -> Actor:
@@ -115,6 +117,7 @@ class Worker:
         self.wakeups = 0  # NOTIFYs or pokes received so far (observable progress)
         self.naps = 0  # times it waited for news with a free slot (observable progress)
         self.housekeeping_rounds = 0  # schedule checks done (observable progress)
+        self.retention_sweeps = 0
         self._poll_s: float | None = None  # set when SQLite has no wake socket
         self._delivery_wanted = False
         self._next_due = None
@@ -231,6 +234,7 @@ class Worker:
             self.http = http
             leases = asyncio.create_task(self._keep_leases())
             beating = asyncio.create_task(self._keep_beating())
+            retention = asyncio.create_task(self._keep_retention())
             while not stop.is_set():
                 self._wake.clear()
                 if loop.time() - last_housekeeping >= HOUSEKEEPING_S:
@@ -269,7 +273,8 @@ class Worker:
                 await asyncio.gather(*self._running, return_exceptions=True)
             leases.cancel()
             beating.cancel()
-            await asyncio.gather(beating, return_exceptions=True)
+            retention.cancel()
+            await asyncio.gather(beating, retention, return_exceptions=True)
             await self._stop_beating()
             if self._delivery_task is not None:
                 await asyncio.gather(self._delivery_task, return_exceptions=True)
@@ -332,6 +337,20 @@ class Worker:
             except (OperationalError, DBAPIError) as error:
                 logger.warning("worker.heartbeat_failed error=%s", error)
             await asyncio.sleep(self.settings.worker_heartbeat_s)
+
+    async def _keep_retention(self) -> None:
+        """With ``MISYBOT_RETENTION_DAYS``: blank older message bodies now and every hour
+        (misybot.people.privacy.apply_retention; idempotent, so several workers may)."""
+        days = self.settings.retention_days
+        while days:
+            try:
+                erased = await self._db(self._tx, apply_retention, days)
+                if any(erased.values()):
+                    logger.info("worker.retention days=%d erased=%s", days, erased)
+                self.retention_sweeps += 1
+            except (OperationalError, DBAPIError) as error:
+                logger.warning("worker.retention_failed error=%s", error)
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     async def _stop_beating(self) -> None:
         try:

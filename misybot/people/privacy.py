@@ -2,8 +2,9 @@
 
 A person is found in the stores by their user id and by every address of theirs: the channel
 identities linked to them, the e-mail and phone of their profile, and the addresses of the
-messages stored as theirs. Their conversations (the tracker store) are the ones those addresses
-wrote in, each provider's spelling, and their local (``rest:``) conversations.
+messages stored as theirs. Their conversations (the tracker store) are their person's
+(``user:<id>``), the ones those addresses wrote in before they were linked (each provider's
+spelling), and their local (``rest:``) conversations.
 
 Erasing keeps the business records (stock movements, orders, alerts, report figures) and every
 counter, pointing at an anonymised account, and removes what identifies the person or what
@@ -44,6 +45,7 @@ from misybot.db.models import (
 from misybot.db.types import utc_now
 from misybot.enums import Channel, InboxStatus
 from misybot.errors import Conflict
+from misybot.identity import person_conversation
 from misybot.people import audit
 from misybot.people.team import find_user
 from misybot.permissions import Operation
@@ -75,7 +77,7 @@ class Footprint:
 
 
 def footprint(session: Session, user: User) -> Footprint:
-    found = Footprint(user)
+    found = Footprint(user, conversations={person_conversation(user.id)})
     for channel, address in session.execute(
         select(ChannelIdentity.channel, ChannelIdentity.address).where(
             ChannelIdentity.user_id == user.id
