@@ -186,3 +186,43 @@ class ActionNotRegistered(Action):
             return profile_events(tracker, sender)
         dispatcher.utter_message(response="utter_not_registered", address=sender.address)
         return []
+
+
+class ActionLinkCode(Action):
+    """After an invitation code (tried by the channel runtime): a sender it linked gets their
+    profile slots, so the reply that follows (``action_link_reply``) is in their voice."""
+
+    def name(self) -> str:
+        return "action_link_code"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return profile_events(tracker, await identify(tracker))
+
+
+LINK_RESPONSES = {
+    "linked": "utter_link_done",
+    "already": "utter_link_already",
+    "limited": "utter_link_limited",
+}
+
+
+class ActionLinkReply(Action):
+    """How linking with a code went. Every refusal reads the same: a sender learns nothing
+    about which users or codes exist."""
+
+    def name(self) -> str:
+        return "action_link_reply"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        outcome = next(tracker.get_latest_entity_values("link_outcome"), None)
+        response = LINK_RESPONSES.get(outcome or "", "utter_link_refused")
+        sender = await identify(tracker)
+        if response in ("utter_link_done", "utter_link_already") and not sender.registered:
+            response = "utter_link_refused"  # linked, then deactivated or unlinked at once
+        name = sender.actor.user_name if sender.actor else ""
+        dispatcher.utter_message(response=response, user_name=name)
+        return []

@@ -27,8 +27,31 @@ from misybot.enums import Channel, Persona
 from misybot.store.tenancy import Actor, actor_for_user
 
 LOCAL = "local"  # the channel of a local conversation: the address is a user's e-mail or phone
+# A linked person's conversation, whichever channel they write on (see ``person_conversation``).
+PERSON_PREFIX = "user:"
 METADATA_KEY = "verified_sender"  # where a message's metadata carries its VerifiedSender
 STAMP_VERSION = 1
+
+
+def person_conversation(user_id: int) -> str:
+    """The one conversation of a linked person, across every channel of theirs.
+
+    Rasa keeps a tracker per conversation id, and the connectors choose that id: a sender
+    linked to a user writes in ``user:<id>``, so what they started on WhatsApp (the last
+    report, a "did you mean", a form) is there when they write by e-mail. No provider spells
+    a sender this way (e-mail addresses with ":" are refused, Meta's ids are digits, Twilio's
+    start with ``whatsapp:``, local ones with ``rest:``). A sender nobody is linked to keeps
+    its own conversation, named as its provider spells it.
+    """
+    return f"{PERSON_PREFIX}{user_id}"
+
+
+def person_in(conversation_id: str) -> int | None:
+    """The user whose conversation ``conversation_id`` is (None: a single sender's)."""
+    number = conversation_id.removeprefix(PERSON_PREFIX)
+    if number == conversation_id or not number.isdigit():
+        return None
+    return int(number)
 
 
 @dataclass(frozen=True)

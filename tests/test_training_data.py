@@ -34,8 +34,9 @@ def _training_counts() -> Counter:
     )
 
 
-# Set by the orchestrator through trigger_intent, never predicted from user text.
-EXTERNAL_ENTITIES = {"execution_id"}
+# Set by the orchestrator through trigger_intent, or by the channel runtime (how an invitation
+# code went), never predicted from user text.
+EXTERNAL_ENTITIES = {"execution_id", "link_outcome"}
 FOLLOW_UP_ENTITIES = {"report_id"}
 INTENTS = CONTRACT_INTENTS | FOLLOW_UP_INTENTS
 

@@ -29,6 +29,8 @@ from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMess
 from misybot.db.session import make_session_factory, session_scope
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus, InboxStatus
+from misybot.people.invitations import Outcome, redeem
+from misybot.people.privacy import provider_id_digest
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +167,9 @@ class Inbox:
                 "channel": message.channel,
                 "sender_address": message.address,
                 "provider_message_id": message.provider_message_id,
+                "provider_id_digest": provider_id_digest(
+                    message.channel, message.provider_message_id
+                ),
                 "body": message.user_text,
                 "received_at": message.received_at,
                 "status": status.value,
@@ -238,6 +243,21 @@ class Inbox:
             (Channel(channel), address): (user, company)
             for channel, address, user, company in found
         }
+
+    def relink(self, stored: StoredMessage) -> StoredMessage:
+        """``stored`` linked to the user its sender is linked to now, if any (the row too)."""
+        message = stored.message
+        with self.engine.begin() as connection:
+            found = self._senders({(message.channel, message.address)}, connection)
+            if not found:
+                return stored
+            ((user, company),) = found.values()
+            connection.execute(
+                update(ConversationMessage.__table__)
+                .where(ConversationMessage.id == stored.id)
+                .values(user_id=user, company_id=company)
+            )
+        return replace(stored, user_id=user, company_id=company)
 
     def pending(self, transport: str) -> list[StoredMessage]:
         """Stored but unprocessed messages of ``transport``, oldest first (for recovery)."""
@@ -420,6 +440,42 @@ class Inbox:
             return (
                 session.execute(select(OutboundMessage.id).where(ours).limit(1)).first() is not None
             )
+
+    def address_of(self, user_id: int, channel: Channel) -> str | None:
+        """The address of ``user_id``'s on ``channel`` that wrote last (an identity of theirs
+        that never wrote, if none did)."""
+        with session_scope(self.factory) as session:
+            wrote = session.execute(
+                select(ConversationMessage.sender_address)
+                .join(
+                    ChannelIdentity,
+                    and_(
+                        ChannelIdentity.channel == ConversationMessage.channel,
+                        ChannelIdentity.address == ConversationMessage.sender_address,
+                    ),
+                )
+                .where(
+                    ChannelIdentity.user_id == user_id,
+                    ConversationMessage.channel == channel,
+                    ConversationMessage.user_id == user_id,
+                )
+                .order_by(ConversationMessage.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if wrote is not None:
+                return wrote
+            return session.execute(
+                select(ChannelIdentity.address)
+                .where(ChannelIdentity.user_id == user_id, ChannelIdentity.channel == channel)
+                .order_by(ChannelIdentity.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    def redeem_code(self, channel: Channel, address: str, code: str) -> Outcome:
+        """Link the sender ``address`` with an invitation code (``misybot.people.invitations``)."""
+        factory = sessionmaker(bind=self.engine, expire_on_commit=False, future=True)
+        with session_scope(factory) as session:
+            return redeem(session, channel, address, code).outcome
 
     def last_inbound_at(self, channel: Channel, address: str) -> datetime | None:
         """When ``address`` last wrote to us on ``channel`` (the 24-hour window starts there)."""

@@ -14,6 +14,8 @@ from rasa.core.channels.channel import OutputChannel
 from connectors.core.formatting import numbered_options
 from connectors.core.inbox import Inbox, OutboundRecord, StoredMessage
 from connectors.core.options import OFFERED
+from misybot.enums import Channel
+from misybot.identity import person_in
 
 
 class InboxOutput(OutputChannel):
@@ -28,6 +30,8 @@ class InboxOutput(OutputChannel):
     overrides ``send_text_with_buttons`` with native widgets.
     """
 
+    identity_channel: Channel  # the channel its recipients' identities are on
+
     def __init__(self, inbox: Inbox, stored: StoredMessage | None = None) -> None:
         self.inbox = inbox
         self.stored = stored
@@ -36,7 +40,29 @@ class InboxOutput(OutputChannel):
         self.already_sent: collections.deque[str] = collections.deque()
         self._response: str | None = None  # the key of the response being sent
 
+    def provider_address(self, address: str) -> str:
+        """How the provider spells the recipient whose identity is ``address``."""
+        return address
+
+    async def recipient(self, recipient_id: str) -> str:
+        """The provider's recipient for a conversation id. A person's conversation
+        (``user:<id>``, whatever channel they wrote on) is answered at the address that wrote
+        the message being answered; a pushed result goes to the address of theirs on this
+        channel that wrote last (Rasa's ``latest`` output channel is the one they last used)."""
+        user_id = person_in(recipient_id)
+        if user_id is None:
+            return recipient_id
+        if self.stored is not None:
+            return self.stored.message.sender
+        address = await asyncio.to_thread(
+            self.inbox.address_of, user_id, self.identity_channel
+        )
+        if address is None:
+            raise LookupError(f"user {user_id} has no {self.identity_channel.value} address")
+        return self.provider_address(address)
+
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        recipient_id = await self.recipient(recipient_id)
         key = response_key(message)
         if self.already_sent and self.already_sent[0] == key:
             self.already_sent.popleft()  # an earlier attempt at this turn sent it

@@ -15,7 +15,8 @@ replica's senders are taken over within seconds, as are messages left from befor
 The rate limit is counted in the store too, for all replicas together.
 
 Work per message is bounded. A sender no user is linked to costs no NLU: Rasa gets the
-``EXTERNAL_unregistered`` intent instead of the text. A turn has a time budget. Each attempt is
+``EXTERNAL_unregistered`` intent instead of the text (or, for an invitation code, how linking
+with it went: ``EXTERNAL_link_code``). A turn has a time budget. Each attempt is
 counted in the store before it begins, so a message that takes the process down with it is given
 up on after ``max_attempts`` (and one that crashed before is processed alone): the sender gets an
 apology in their voice (``EXTERNAL_message_failed``, again without NLU) and the message is kept as
@@ -54,7 +55,8 @@ from connectors.core.turns import TurnLoop, shared_turn_loop, tune_interpreter
 from misybot.conversations.store import ConversationStore
 from misybot.db.locks import LOCK_THREADS, NamedLocks
 from misybot.enums import Channel, InboxStatus
-from misybot.identity import METADATA_KEY, VerifiedSender
+from misybot.identity import METADATA_KEY, VerifiedSender, person_conversation
+from misybot.people.invitations import code_in
 from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ EARLY_STATUS_LIMIT = 10_000
 # Rasa reads "/intent" without NLU (its RegexMessageHandler).
 UNREGISTERED_COMMAND = "/EXTERNAL_unregistered"
 FAILED_COMMAND = "/EXTERNAL_message_failed"
+LINK_COMMAND = '/EXTERNAL_link_code{{"link_outcome": "{outcome}"}}'
 APOLOGY_BUDGET_S = 10.0
 DRAINS_AT_ONCE = 16  # senders whose messages a process has taken to process at a time
 
@@ -390,6 +393,12 @@ class ChannelRuntime:
     async def _process(self, stored: StoredMessage) -> bool:
         """One message's turn, recorded; False when it could not be begun or finished (it is
         still "received": processed again later)."""
+        if stored.user_id is None:
+            # Linked since it was stored (an invitation code just before it, an admin)?
+            try:
+                stored = await asyncio.to_thread(self.inbox.relink, stored)
+            except Exception:  # then it is answered as the stranger it was when stored
+                logger.exception("channel.relink.failed message_id=%d", stored.id)
         output = self.output_factory(stored)
         async with self._slot(alone=stored.attempts > 0):
             # Counted once the turn has its slot, before it begins: a crash during the turn
@@ -435,7 +444,9 @@ class ChannelRuntime:
         message = stored.message
         sent = await asyncio.to_thread(self.inbox.replies_sent, stored.id)
         done = await asyncio.to_thread(
-            self.conversations.has_user_message, message.sender, message.provider_message_id
+            self.conversations.has_user_message,
+            conversation_of(stored),
+            message.provider_message_id,
         )
         if done:
             logger.info("channel.turn_already_done message_id=%d", stored.id)
@@ -473,11 +484,19 @@ class ChannelRuntime:
             # "2" answering numbered options becomes the option's payload.
             picked = OFFERED.take(self.transport, message.sender, message.user_text)
             text = UNREGISTERED_COMMAND if stored.user_id is None else picked or message.user_text
+            code = code_in(message.user_text) if not picked else None
+            if code is not None:
+                # An invitation code links this sender (misybot.people.invitations); Rasa
+                # only hears how that went, never the code.
+                outcome = await asyncio.to_thread(
+                    self.inbox.redeem_code, message.channel, message.address, code
+                )
+                text = LINK_COMMAND.format(outcome=outcome.value)
         await self.on_new_message(
             UserMessage(
                 text=text,
                 output_channel=output,
-                sender_id=message.sender,
+                sender_id=conversation_of(stored),
                 input_channel=self.transport,
                 message_id=message.provider_message_id,
                 metadata=_metadata(stored),
@@ -523,6 +542,14 @@ class ChannelRuntime:
             logger.exception("channel.rate_notice.failed message_id=%d", stored.id)
 
 
+def conversation_of(stored: StoredMessage) -> str:
+    """The conversation a stored message is part of: its sender's person's, when the sender
+    was linked as it was stored (``misybot.identity.person_conversation``), else the sender's."""
+    if stored.user_id is not None:
+        return person_conversation(stored.user_id)
+    return stored.message.sender
+
+
 def _metadata(stored: StoredMessage) -> dict[str, Any]:
     message = stored.message
     metadata: dict[str, Any] = {
@@ -534,9 +561,9 @@ def _metadata(stored: StoredMessage) -> dict[str, Any]:
         "company_id": stored.company_id,
         "user_id": stored.user_id,
         # Who wrote it, as this connector verified it: the only identity the actions trust.
-        METADATA_KEY: VerifiedSender(message.sender, message.channel.value, message.address).signed(
-            get_settings().signing_key
-        ),
+        METADATA_KEY: VerifiedSender(
+            conversation_of(stored), message.channel.value, message.address
+        ).signed(get_settings().signing_key),
     }
     if message.profile_name:
         metadata["profile_name"] = message.profile_name

@@ -182,6 +182,8 @@ class EmailOutput(InboxOutput):
     """Collects a turn's messages and sends them as one threaded reply (the SMTP outbox records
     it once the server took it)."""
 
+    identity_channel = Channel.EMAIL
+
     @classmethod
     def name(cls) -> str:
         return CHANNEL_NAME
@@ -241,6 +243,7 @@ class EmailOutput(InboxOutput):
 
     async def flush(self, recipient_id: str) -> bool:
         """Send what was collected as one mail (kept and retried if SMTP fails)."""
+        recipient_id = await self.recipient(recipient_id)
         if self._pending_flush is not None:
             self._pending_flush.cancel()
             self._pending_flush = None

@@ -175,6 +175,10 @@ class GraphOutput(InboxOutput):
         """Show the user their message was seen and an answer is coming."""
         raise NotImplementedError
 
+    @property
+    def identity_channel(self) -> Channel:
+        return self.channel
+
     def address(self, recipient_id: str) -> str:
         """The user's address as the store spells it (identities and the 24-hour window)."""
         return recipient_id

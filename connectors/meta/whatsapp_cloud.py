@@ -222,6 +222,9 @@ class WhatsAppCloudOutput(GraphOutput):
     def address(self, recipient_id: str) -> str:
         return f"+{recipient_id.removeprefix('+')}"  # stored as +E.164, like Twilio's WhatsApp
 
+    def provider_address(self, address: str) -> str:
+        return address.removeprefix("+")  # Meta's wa_id: the number's digits
+
     def _envelope(self, recipient_id: str, kind: str, content: dict[str, Any]) -> dict[str, Any]:
         return {
             "messaging_product": "whatsapp",

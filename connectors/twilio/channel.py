@@ -46,12 +46,15 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def _whatsapp_address(recipient: str) -> str:
+    """Twilio's spelling of a WhatsApp recipient (``whatsapp:+351…``)."""
     return recipient if recipient.startswith("whatsapp:") else f"whatsapp:{recipient}"
 
 
 class TwilioWhatsAppOutput(InboxOutput):
     """Replies through the Twilio Messages API: WhatsApp formatting, ≤1600 chars, media; buttons
     as numbered options (native quick replies need a pre-approved Content API template per set)."""
+
+    identity_channel = Channel.WHATSAPP
 
     @classmethod
     def name(cls) -> str:

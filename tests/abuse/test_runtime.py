@@ -19,15 +19,22 @@ import pytest
 from rasa.core.channels.channel import CollectingOutputChannel
 from sqlalchemy import select, update
 
-from connectors.core.runtime import FAILED_COMMAND, UNREGISTERED_COMMAND, ChannelRuntime
+from connectors.core.runtime import (
+    FAILED_COMMAND,
+    LINK_COMMAND,
+    UNREGISTERED_COMMAND,
+    ChannelRuntime,
+)
 from connectors.core.settings import ChannelTuning
 from connectors.core.turns import TurnLoop
 from connectors.twilio import parse_form, parse_inbound
-from misybot.db.models import ChannelIdentity, ConversationMessage
+from misybot.db.models import ChannelIdentity, ConversationMessage, User
 from misybot.db.session import session_scope
 from misybot.enums import Channel, InboxStatus, Role
-from misybot.identity import METADATA_KEY, VerifiedSender
+from misybot.identity import METADATA_KEY, VerifiedSender, person_conversation
 from misybot.inbox_admin import failed_messages, retry_message
+from misybot.people.invitations import invite
+from misybot.people.team import admin_actor
 from misybot.settings import get_settings
 from testkit.database import Builder
 from testkit.payloads import inbound_form
@@ -49,13 +56,17 @@ def message(sid: str, sender: str = KNOWN, text: str = "hi"):
     return parse_inbound(parse_form(urlencode(fields).encode()))
 
 
-def register(inbox, *senders: str) -> None:
+def register(inbox, *senders: str) -> list[int]:
+    """Link each sender to a new user; their ids."""
     with session_scope(inbox.factory) as session:
         acme = Builder(session)
+        users = []
         for index, sender in enumerate(senders):
             user = acme.user(f"Operator {index}", Role.OPERATOR, f"op{index}@acme.example")
             address = sender.removeprefix("whatsapp:")
             session.add(ChannelIdentity(user_id=user.id, channel=Channel.WHATSAPP, address=address))
+            users.append(user.id)
+        return users
 
 
 def row(inbox, message_id: int) -> ConversationMessage:
@@ -97,7 +108,7 @@ class Rasa:
 
 
 async def test_a_sender_no_user_is_linked_to_reaches_rasa_without_their_text(inbox, turns):
-    register(inbox, KNOWN)
+    (known,) = register(inbox, KNOWN)
     rasa = Rasa()
     channel = runtime(inbox, turns)
     await channel.start(rasa)
@@ -105,13 +116,16 @@ async def test_a_sender_no_user_is_linked_to_reaches_rasa_without_their_text(inb
     await channel.accept(message("SM2", sender=OTHER, text="stock WID-220 " * 300))
     await wait_until(lambda: len(rasa.seen) == 2)
     texts = {seen.sender_id: seen.text for seen in rasa.seen}
-    assert texts == {KNOWN: "stock WID-220", OTHER: UNREGISTERED_COMMAND}  # no NLU for them
+    # The user writes in their own conversation, whatever the channel; no NLU for the other.
+    person = person_conversation(known)
+    assert texts == {person: "stock WID-220", OTHER: UNREGISTERED_COMMAND}
     # Both carry the sender their connector verified, signed for their own conversation.
     key = get_settings().signing_key
+    addresses = {person: KNOWN, OTHER: OTHER}
     for seen in rasa.seen:
         verified = VerifiedSender.from_signed(seen.metadata[METADATA_KEY], key, seen.sender_id)
         assert verified == VerifiedSender(
-            seen.sender_id, "whatsapp", seen.sender_id.removeprefix("whatsapp:")
+            seen.sender_id, "whatsapp", addresses[seen.sender_id].removeprefix("whatsapp:")
         )
         assert VerifiedSender.from_signed(seen.metadata[METADATA_KEY], key, "someone else") is None
 
@@ -216,7 +230,8 @@ async def test_messages_that_crashed_before_run_alone(inbox, turns):
     async def take_a_while(user_message) -> None:
         started = time.monotonic()
         await asyncio.sleep(0.3)
-        spans[user_message.sender_id] = [started, time.monotonic()]
+        # By sender: a linked sender's conversation is their person's (user:<id>).
+        spans[f"whatsapp:{user_message.metadata['address']}"] = [started, time.monotonic()]
 
     rasa = Rasa(take_a_while)
     channel = runtime(inbox, turns, concurrent_turns=2)
@@ -371,3 +386,38 @@ def _rows(inbox) -> list[ConversationMessage]:
         for item in rows:
             session.expunge(item)
         return rows
+
+
+async def test_an_invitation_code_links_its_sender_and_rasa_never_hears_the_code(inbox, turns):
+    """The runtime tries a message that is a code itself; Rasa hears only how it went. The
+    sender is linked from then on: the next message is theirs, in their person's conversation,
+    with its text."""
+    (admin,) = register(inbox, OTHER)
+    with session_scope(inbox.factory) as session:
+        session.execute(update(User).where(User.id == admin).values(role=Role.ADMIN))
+    with session_scope(inbox.factory) as session:
+        actor = admin_actor(session, "acme", str(admin))
+        issued = invite(session, actor, str(admin))
+        newcomer = Builder(session).user("New Person", Role.VIEWER, "new@acme.example").id
+        fresh = invite(session, actor, str(newcomer))
+    rasa = Rasa()
+    channel = runtime(inbox, turns)
+    await channel.start(rasa)
+    await channel.accept(message("SM1", sender=KNOWN, text="00000000"))
+    await channel.accept(message("SM2", sender=KNOWN, text=f"link {fresh.code}"))
+    await channel.accept(message("SM3", sender=KNOWN, text="stock WID-220"))
+    await channel.accept(message("SM4", sender=KNOWN, text=f"link {issued.code}"))  # not theirs
+    await wait_until(lambda: len(rasa.seen) == 4)
+    assert [(seen.sender_id, seen.text) for seen in rasa.seen] == [
+        (KNOWN, LINK_COMMAND.format(outcome="refused")),
+        (KNOWN, LINK_COMMAND.format(outcome="linked")),
+        (person_conversation(newcomer), "stock WID-220"),
+        (person_conversation(newcomer), LINK_COMMAND.format(outcome="refused")),
+    ]
+    with session_scope(inbox.factory) as session:
+        linked = session.execute(
+            select(ChannelIdentity.user_id, ChannelIdentity.verified_by).where(
+                ChannelIdentity.address == KNOWN.removeprefix("whatsapp:")
+            )
+        ).one()
+    assert tuple(linked) == (newcomer, "invitation")

@@ -430,7 +430,8 @@ async def test_runtime_answers_each_sender_in_order_on_the_turn_loop(inbox):
 
     async def on_new_message(message):  # what Rasa's handler does: awaits, then answers
         await asyncio.sleep(0.01)
-        handled.append((message.sender_id, message.text, threading.current_thread().name))
+        sender = f"whatsapp:{message.metadata['address']}"  # its conversation is its person's
+        handled.append((sender, message.text, threading.current_thread().name))
         await message.output_channel.send_text_message(message.sender_id, "ok")
 
     def answered() -> set[tuple[str, str | None]]:
@@ -600,3 +601,36 @@ async def test_a_status_that_comes_before_its_reply_is_recorded_is_applied_by_th
     assert not await runtime.record_delivery(Channel.WHATSAPP, "SMnever", "delivered", None)
     assert not await runtime.record_delivery(Channel.WHATSAPP, "SMfast", "no-such-status", None)
     assert list(runtime._early_statuses) == ["SMnever"]  # held for a while; unknown ones not
+
+
+async def test_a_persons_conversation_is_answered_at_the_address_that_wrote(inbox):
+    """``user:<id>`` is a person's conversation on every channel: a reply goes to the address
+    of the message it answers, a pushed result to the address of theirs that wrote last."""
+    from connectors.core.output import InboxOutput
+    from misybot.identity import person_conversation
+
+    class Output(InboxOutput):
+        identity_channel = Channel.WHATSAPP
+        sent: list[tuple[str, str]] = []  # noqa: RUF012 - one list per test, read below
+
+        def provider_address(self, address: str) -> str:
+            return f"whatsapp:{address}"
+
+        async def send_text_message(self, recipient_id: str, text: str, **kwargs) -> None:
+            self.sent.append((recipient_id, text))
+
+    _acme, ana = _known_sender(inbox, "+351922222222")
+    with session_scope(inbox.factory) as session:  # a second number of hers
+        session.add(ChannelIdentity(user_id=ana.id, channel=Channel.WHATSAPP, address="+351933"))
+    person = person_conversation(ana.id)
+    stored = inbox.store(_message("SM1", sender="whatsapp:+351933"), InboxStatus.RECEIVED)
+    await Output(inbox, stored).send_response(person, {"text": "answer"})
+    await Output(inbox, None).send_response(person, {"text": "pushed"})
+    await Output(inbox, None).send_response("whatsapp:+351944", {"text": "as addressed"})
+    assert Output.sent == [
+        ("whatsapp:+351933", "answer"),
+        ("whatsapp:+351933", "pushed"),  # the number she wrote from last
+        ("whatsapp:+351944", "as addressed"),  # not a person's conversation: as given
+    ]
+    with pytest.raises(LookupError):  # nobody of hers on this channel: not sent anywhere
+        await Output(inbox, None).send_response(person_conversation(999), {"text": "lost"})

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from connectors.core.inbox import Inbox, OutboundRecord
 from connectors.core.output import InboxOutput
 from connectors.core.ratelimit import Limits, SenderRateLimiter, StoredRateLimiter
-from connectors.core.runtime import ChannelRuntime
+from connectors.core.runtime import ChannelRuntime, conversation_of
 from connectors.core.sanitize import MAX_ADDRESS_CHARS
 from connectors.core.settings import ChannelTuning
 from connectors.core.turns import TurnLoop
@@ -131,7 +131,8 @@ async def test_each_senders_messages_are_processed_once_in_order_across_two_repl
 
     def rasa(name):
         async def handle(user_message) -> None:
-            seen.append((name, user_message.sender_id, user_message.text))
+            sender = f"whatsapp:{user_message.metadata['address']}"  # not its person's id
+            seen.append((name, sender, user_message.text))
             await asyncio.sleep(0.01)  # the turn awaits (the action server): others interleave
             answer = {"text": f"answer to {user_message.text}"}
             await user_message.output_channel.send_response(user_message.sender_id, answer)
@@ -223,14 +224,18 @@ def test_the_rate_limit_counts_a_senders_messages_on_every_replica_together(engi
 
 async def test_a_turn_that_ran_to_the_end_before_the_crash_is_not_run_again(inbox, loops):
     """The process died after Rasa saved the turn and before the inbox recorded its finish."""
-    sender = SENDERS[0]
     provider = Provider()
-    await died_after_sending(inbox, provider, "received 5 WID-220", {"text": "Stock updated."})
+    stored = await died_after_sending(
+        inbox, provider, "received 5 WID-220", {"text": "Stock updated."}
+    )
     with session_scope(inbox.factory) as session:
         user = {"event": "user", "text": "received 5 WID-220", "message_id": "SM1"}
         session.add(
             ConversationEvent(
-                conversation_id=sender, type_name="user", timestamp=1.0, data=json.dumps(user)
+                conversation_id=conversation_of(stored),  # the linked sender's person's
+                type_name="user",
+                timestamp=1.0,
+                data=json.dumps(user),
             )
         )
     ran: list = []
