@@ -64,14 +64,17 @@ def verified_sender(tracker: Tracker) -> VerifiedSender | None:
     input channel are the caller's to choose on Rasa's HTTP API and REST channel.
 
     At a session start the message is not logged yet: Rasa hands its metadata over in
-    ``session_started_metadata``. An intent triggered through the HTTP API (a pushed result)
-    has no sender of its own: the message before it speaks for the conversation.
+    ``session_started_metadata`` (which then stays set all session: a later message, maybe on
+    another channel of the same person, speaks for itself). An intent triggered through the
+    HTTP API (a pushed result) has no sender of its own: the message before it speaks for the
+    conversation.
     """
     key = get_settings().signing_key
-    started = tracker.get_slot("session_started_metadata")
-    if isinstance(started, dict):
-        return VerifiedSender.from_signed(started.get(METADATA_KEY), key, tracker.sender_id)
     for event in reversed(tracker.events):
+        if event.get("event") == "session_started" or (
+            event.get("event") == "slot" and event.get("name") == "session_started_metadata"
+        ):
+            break  # the message starting this session is not logged yet: its metadata speaks
         if event.get("event") != "user":
             continue
         metadata = event.get("metadata") or {}
@@ -79,6 +82,9 @@ def verified_sender(tracker: Tracker) -> VerifiedSender | None:
             return VerifiedSender.from_signed(metadata[METADATA_KEY], key, tracker.sender_id)
         if not (event.get("text") or "").startswith(EXTERNAL_TEXT_PREFIX):
             return None
+    started = tracker.get_slot("session_started_metadata")
+    if isinstance(started, dict):
+        return VerifiedSender.from_signed(started.get(METADATA_KEY), key, tracker.sender_id)
     return None
 
 

@@ -3,6 +3,7 @@ data, identities to link, and small hand-made datasets (``Builder``) with known 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -297,3 +298,24 @@ def link_identities(urls: list[str], email: str, identities) -> None:
             for channel, address in identities:
                 session.add(ChannelIdentity(user_id=user.id, channel=channel, address=address))
         engine.dispose()
+
+
+def stored_text(engine: Engine) -> str:
+    """Every text, JSON and binary value of every table, one per line: what a scan for a
+    person's traces (an erasure's test) searches."""
+    from sqlalchemy import JSON, LargeBinary, String, Text
+
+    values = []
+    with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            columns = [
+                c for c in table.columns if isinstance(c.type, String | Text | JSON | LargeBinary)
+            ]
+            if not columns:
+                continue
+            for row in connection.execute(select(*columns)):
+                for value in row:
+                    if isinstance(value, bytes):
+                        value = value.decode("utf-8", "replace")
+                    values.append(value if isinstance(value, str) else json.dumps(value))
+    return "\n".join(values)

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
@@ -30,6 +29,7 @@ from sqlalchemy import select
 from connectors.core.signatures import hub_signature, twilio_signature
 from connectors.email.mailgun import mailgun_signature
 from connectors.local import conversation_id
+from connectors.twilio import parse_form
 from misybot.db.engine import create_db_engine
 from misybot.db.models import AgentExecution, ConversationMessage, User
 from misybot.db.session import make_session_factory, session_scope
@@ -52,6 +52,7 @@ from testkit.payloads import (
 from testkit.processes import listening_addresses
 from testkit.stack import EveryChannel, Provider, every_channel_stack
 from testkit.waiting import wait_until
+from testkit.webhooks import Webhooks
 
 pytestmark = pytest.mark.rasa_model
 
@@ -205,50 +206,19 @@ async def rest(stack: Stack, sender: str, text: str, headers: dict | None = None
 
 
 async def post_twilio(stack: Stack, fields: dict) -> int:
-    url = f"{PUBLIC_URL}/webhooks/whatsapp_twilio/webhook"
-    body = urlencode(fields).encode()
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, _form(body)),
-    }
-    return await _post(f"{stack.url}/webhooks/whatsapp_twilio/webhook", body, headers)
-
-
-def _form(body: bytes) -> dict:
-    from connectors.twilio import parse_form
-
-    return parse_form(body)
+    return await Webhooks(stack.url, PROVIDER).twilio(fields)
 
 
 async def post_meta(stack: Stack, channel: str, payload: dict | bytes) -> int:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": hub_signature(APP_SECRET, body),
-    }
-    return await _post(f"{stack.url}/webhooks/{channel}/webhook", body, headers)
+    return await Webhooks(stack.url, PROVIDER).meta(channel, payload)
 
 
 def mailgun_form(fields: dict, token: str | None = None) -> dict:
-    timestamp = str(int(time.time()))
-    token = token or f"tok{time.time_ns()}"
-    signature = mailgun_signature(SIGNING_KEY, timestamp, token)
-    return {**fields, "timestamp": timestamp, "token": token, "signature": signature}
+    return Webhooks("", PROVIDER).mailgun_form(fields, token)
 
 
 async def post_mailgun(stack: Stack, form: dict) -> int:
-    body = urlencode(form).encode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    return await _post(f"{stack.url}/webhooks/email/mailgun", body, headers)
-
-
-async def _post(url: str, body: bytes, headers: dict) -> int:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(url, data=body, headers=headers) as response,
-    ):
-        await response.read()
-        return response.status
+    return await Webhooks(stack.url, PROVIDER).mailgun(form)
 
 
 async def api(stack: Stack, method: str, path: str, token: str | None = None, **options):
@@ -582,7 +552,7 @@ async def _send(stack: Stack, channel: str, payload) -> int:
         return await post_twilio(stack, payload)
     if channel == "rest":
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return await _post(f"{stack.url}/webhooks/rest/webhook", body, {})
+        return await Webhooks(stack.url, PROVIDER).post("/webhooks/rest/webhook", body, {})
     if isinstance(payload, str):  # a token
         form = mailgun_form({"from": ANA_EMAIL, "body-plain": "hi"}, token="x")
         form["token"] = payload
@@ -666,7 +636,7 @@ def _fuzz_request(stack: Stack, channel: str, payload) -> requests.Response:
     if channel == "whatsapp_twilio":
         body = urlencode(payload).encode()
         signature = twilio_signature(
-            AUTH_TOKEN, f"{PUBLIC_URL}/webhooks/whatsapp_twilio/webhook", _form(body)
+            AUTH_TOKEN, f"{PUBLIC_URL}/webhooks/whatsapp_twilio/webhook", parse_form(body)
         )
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",

@@ -11,13 +11,12 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import JSON, LargeBinary, String, Text, select, update
+from sqlalchemy import select, update
 
 from connectors.core.inbox import Inbox, OutboundRecord
 from connectors.twilio import parse_form, parse_inbound
 from misybot.db.models import (
     AgentExecution,
-    Base,
     ChannelIdentity,
     ConversationEvent,
     ConversationMessage,
@@ -35,7 +34,7 @@ from misybot.people import team
 from misybot.people.invitations import invite
 from misybot.people.privacy import apply_retention, erase_person, export_person
 from misybot.settings import get_settings
-from testkit.database import Builder
+from testkit.database import Builder, stored_text
 from testkit.payloads import inbound_form
 from testkit.waiting import wait_until
 
@@ -147,24 +146,6 @@ def admin_session(world):
     return session_scope(world["sessions"])
 
 
-def everything_stored(sessions) -> str:
-    """Every text, JSON and binary value of every table, as one string to search."""
-    values = []
-    with session_scope(sessions) as session:
-        for table in Base.metadata.sorted_tables:
-            columns = [
-                c for c in table.columns if isinstance(c.type, String | Text | JSON | LargeBinary)
-            ]
-            if not columns:
-                continue
-            for row in session.execute(select(*columns)):
-                for value in row:
-                    if isinstance(value, bytes):
-                        value = value.decode("utf-8", "replace")
-                    values.append(value if isinstance(value, str) else json.dumps(value))
-    return "\n".join(values)
-
-
 def traces(text: str, person: dict, said: list[str]) -> list[str]:
     needles = [person["name"], person["email"], person["phone"], person["phone"][1:], *said]
     needles.append(person["name"].split()[0])
@@ -202,7 +183,7 @@ def test_an_erasure_leaves_nothing_of_the_person_in_any_store(world):
     assert receipt["tracker_store"] == 2 and receipt["channel_identities"] == 2
     assert receipt["report_files"] == 1 and receipt["email_outbox"] == 1
     assert receipt["invitations"] == 1 and receipt["agent_executions"] == 1
-    stored = everything_stored(world["sessions"])
+    stored = stored_text(world["sessions"].kw["bind"])
     assert traces(stored, ANA, ANA_SAID) == []
     assert not world["file"].exists()
     # Bob's data and the business records are intact.
