@@ -211,6 +211,9 @@ LINK_RESPONSES = {
     "linked": "utter_link_done",
     "already": "utter_link_already",
     "limited": "utter_link_limited",
+    "sent": "utter_link_code_sent",
+    "no_address": "utter_link_no_address",
+    "asked_too_often": "utter_link_asked_too_often",
 }
 
 

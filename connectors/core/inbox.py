@@ -29,7 +29,7 @@ from misybot.db.models import ChannelIdentity, ConversationMessage, OutboundMess
 from misybot.db.session import make_session_factory, session_scope
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus, InboxStatus
-from misybot.people.invitations import Outcome, redeem
+from misybot.people.invitations import Outcome, SelfRequest, redeem, request_code
 from misybot.people.privacy import provider_id_digest
 
 logger = logging.getLogger(__name__)
@@ -473,9 +473,14 @@ class Inbox:
 
     def redeem_code(self, channel: Channel, address: str, code: str) -> Outcome:
         """Link the sender ``address`` with an invitation code (``misybot.people.invitations``)."""
-        factory = sessionmaker(bind=self.engine, expire_on_commit=False, future=True)
-        with session_scope(factory) as session:
+        with session_scope(make_session_factory(self.engine)) as session:
             return redeem(session, channel, address, code).outcome
+
+    def request_code(self, user_id: int, channel: Channel) -> SelfRequest:
+        """A code for ``user_id`` to link the address of theirs on ``channel`` ("link my
+        email"), or why there is none."""
+        with session_scope(make_session_factory(self.engine)) as session:
+            return request_code(session, user_id, channel)
 
     def last_inbound_at(self, channel: Channel, address: str) -> datetime | None:
         """When ``address`` last wrote to us on ``channel`` (the 24-hour window starts there)."""

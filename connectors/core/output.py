@@ -54,9 +54,7 @@ class InboxOutput(OutputChannel):
             return recipient_id
         if self.stored is not None:
             return self.stored.message.sender
-        address = await asyncio.to_thread(
-            self.inbox.address_of, user_id, self.identity_channel
-        )
+        address = await asyncio.to_thread(self.inbox.address_of, user_id, self.identity_channel)
         if address is None:
             raise LookupError(f"user {user_id} has no {self.identity_channel.value} address")
         return self.provider_address(address)

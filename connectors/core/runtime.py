@@ -39,6 +39,7 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from sqlalchemy.engine import Connection
 
+from connectors.core import notices
 from connectors.core.inbox import (
     BatchWriter,
     Finished,
@@ -56,7 +57,7 @@ from misybot.conversations.store import ConversationStore
 from misybot.db.locks import LOCK_THREADS, NamedLocks
 from misybot.enums import Channel, InboxStatus
 from misybot.identity import METADATA_KEY, VerifiedSender, person_conversation
-from misybot.people.invitations import code_in
+from misybot.people.invitations import Outcome, code_in, code_mail, link_request_in
 from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -485,12 +486,16 @@ class ChannelRuntime:
             picked = OFFERED.take(self.transport, message.sender, message.user_text)
             text = UNREGISTERED_COMMAND if stored.user_id is None else picked or message.user_text
             code = code_in(message.user_text) if not picked else None
+            wanted = link_request_in(message.user_text) if stored.user_id is not None else None
             if code is not None:
                 # An invitation code links this sender (misybot.people.invitations); Rasa
                 # only hears how that went, never the code.
                 outcome = await asyncio.to_thread(
                     self.inbox.redeem_code, message.channel, message.address, code
                 )
+                text = LINK_COMMAND.format(outcome=outcome.value)
+            elif wanted is not None:
+                outcome = await self._send_code(stored.user_id, wanted)
                 text = LINK_COMMAND.format(outcome=outcome.value)
         await self.on_new_message(
             UserMessage(
@@ -502,6 +507,20 @@ class ChannelRuntime:
                 metadata=_metadata(stored),
             )
         )
+
+    async def _send_code(self, user_id: int, channel: Channel) -> Outcome:
+        """ "link my email": a code to the address on the person's profile, sent by the channel
+        that can reach it (``connectors.core.notices``); it is kept in that channel's outbox
+        and retried if the provider is down."""
+        send = notices.sender_for(channel)
+        if send is None:
+            return Outcome.NO_ADDRESS
+        request = await asyncio.to_thread(self.inbox.request_code, user_id, channel)
+        if request.issued is None:
+            return request.outcome
+        subject, text = code_mail(request.issued.code, get_settings().invitation_hours)
+        await send(request.address, subject, text)
+        return Outcome.SENT
 
     async def _apologise(self, stored: StoredMessage, output: OutputChannel) -> None:
         """Tell the sender, in their voice, that their message could not be processed."""

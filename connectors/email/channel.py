@@ -23,6 +23,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.core import notices
 from connectors.core.inbox import Inbox, StoredMessage, is_outage
 from connectors.core.messages import InboundMessage
 from connectors.core.output import InboxOutput
@@ -387,6 +388,22 @@ class EmailInput(InputChannel):
             conversation_message_id=parent_id,
         )
 
+    async def send_notice(self, recipient: str, subject: str, text: str) -> bool:
+        """A mail of its own, not a reply (a code someone asked for, to this address)."""
+        if self.outbox is None:
+            return False
+        message = compose_reply(
+            from_address=self.config.address,
+            from_name=self.config.display_name,
+            to=recipient,
+            thread=Thread(subject=subject),
+            markdown=text,
+            attachments=[],
+        )
+        return await self.outbox.submit(
+            message, recipient=recipient, body=text, conversation_message_id=None
+        )
+
     async def _reports_folder(self, company_id: int | None) -> Path | None:
         """Where the recipient's company's reports are: only those files are ever attached
         (a path echoed from someone's mail must not fetch another company's report)."""
@@ -412,12 +429,15 @@ class EmailInput(InputChannel):
         self._stop = asyncio.Event()
         await self.runtime.start(handle_turn)
         if self.outbox is not None:
+            notices.register(Channel.EMAIL, self.send_notice)
+        if self.outbox is not None:
             self._tasks.append(asyncio.ensure_future(self.outbox.run(self._stop)))
         if self.config.imap is not None:
             self.poller = ImapPoller(self.config.imap, self.store, self._accept_from_imap)
             self._tasks.append(asyncio.ensure_future(self.poller.run(self._stop)))
 
     async def stop(self) -> None:
+        notices.unregister(Channel.EMAIL, self.send_notice)
         self.runtime.stop()
         if self._stop is not None:
             self._stop.set()

@@ -713,8 +713,10 @@ class Invitation(Base):
         Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     code_digest = Column(String(64), nullable=False, unique=True)
-    # Only a sender on this channel may use it (None: any channel; an admin's invitation).
+    # Only a sender on this channel may use it (None: any channel; an admin's invitation), and
+    # only this address ("link my email": the code was sent there).
     channel = Column(_enum(Channel, "invitation_channel"))
+    address = Column(String(254))
     created_by_id = Column(Integer)  # the admin who made it (None: the person, "link my email")
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
     expires_at = Column(UTCDateTime, nullable=False)

@@ -4,7 +4,8 @@ The code is eight digits, valid for ``invitation_hours`` (24 h unless set), kept
 hash (HMAC with the installation's key: a copy of the database alone does not give the codes
 back), compared in constant time, and used once. Whoever sends it ("link 48291375", or just the
 code) from a verified sender address gets that address linked to the invited user, with the
-method and time kept.
+method and time kept. A registered user may also ask for a code to the e-mail address on their
+profile ("link my email"; ``SELF_REQUESTS`` an hour): only that address can use it.
 
 Guessing is bounded twice: a sender has ``SENDER_ATTEMPTS`` wrong tries per
 ``SENDER_WINDOW``, after which even a right code is refused until the window passes; and every
@@ -41,6 +42,11 @@ CODE_DIGITS = 8
 SENDER_ATTEMPTS = 5
 SENDER_WINDOW = timedelta(minutes=15)
 CODE_ATTEMPTS = 30
+SELF_REQUESTS = 3  # "link my email" a user may ask for per hour (each one mails a code)
+# "link my email", "link my e-mail address" — a registered user adding the address on file.
+_LINK_REQUEST = re.compile(
+    r"^\s*(?:please\s+)?link\s+(?:my\s+)?e-?mail(?:\s+address)?\s*[.!]?\s*$", re.I
+)
 # "link 4829 1375", "LINK: 48291375", "48291375" — and nothing else around it.
 _CODE_MESSAGE = re.compile(
     r"^\s*(?:link(?:\s+code)?\s*:?\s*)?((?:\d[\s-]?){7}\d)\s*[.!]?\s*$", re.I
@@ -51,7 +57,10 @@ class Outcome(str, Enum):
     LINKED = "linked"  # the address is now the invited user's
     ALREADY = "already"  # the address was the invited user's already
     REFUSED = "refused"  # wrong, expired, used, void, or for an address held by someone else
-    LIMITED = "limited"  # too many wrong tries from this sender: wait
+    LIMITED = "limited"  # too many tries: wait
+    SENT = "sent"  # "link my email": a code went to the address on the profile
+    NO_ADDRESS = "no_address"  # no such address on the profile (or no way to send there)
+    ASKED_TOO_OFTEN = "asked_too_often"  # SELF_REQUESTS codes mailed this hour already
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,14 @@ def code_in(text: str) -> str | None:
     return re.sub(r"\D", "", match.group(1)) if match else None
 
 
+def link_request_in(text: str) -> Channel | None:
+    """The channel a registered user asks to link ("link my email" → e-mail), if that is all
+    the message says."""
+    if not isinstance(text, str) or len(text) > 64:
+        return None
+    return Channel.EMAIL if _LINK_REQUEST.match(text) else None
+
+
 def digest(code: str) -> str:
     key = hmac.new(get_settings().signing_key, b"misybot invitation codes", hashlib.sha256)
     return hmac.new(key.digest(), code.encode(), hashlib.sha256).hexdigest()
@@ -96,8 +113,64 @@ def invite(
     return _issue(session, user, channel, hours, admin)
 
 
+@dataclass(frozen=True)
+class SelfRequest:
+    """What asking for a code to one's own address gave: a code to send there, or why not."""
+
+    outcome: Outcome
+    issued: Issued | None = None
+    address: str | None = None
+
+
+def request_code(session: Session, user_id: int, channel: Channel) -> SelfRequest:
+    """A registered user asks to link the address of theirs on ``channel`` that their profile
+    holds (their e-mail): a code only that address may use, to be sent there."""
+    user = session.get(User, user_id)
+    address = (user.email or "").strip().lower() if user is not None and user.active else ""
+    if channel != Channel.EMAIL or not address:
+        return SelfRequest(Outcome.NO_ADDRESS)
+    held_by = session.execute(
+        select(ChannelIdentity.user_id).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.address == address
+        )
+    ).scalar_one_or_none()
+    if held_by == user.id:
+        return SelfRequest(Outcome.ALREADY)
+    if held_by is not None:
+        return SelfRequest(Outcome.NO_ADDRESS)
+    asked = session.execute(
+        select(func.count())
+        .select_from(Invitation)
+        .where(
+            Invitation.user_id == user.id,
+            Invitation.created_by_id.is_(None),
+            Invitation.created_at > utc_now() - timedelta(hours=1),
+        )
+    ).scalar_one()
+    if asked >= SELF_REQUESTS:
+        return SelfRequest(Outcome.ASKED_TOO_OFTEN)
+    issued = _issue(session, user, channel, None, None, address)
+    return SelfRequest(Outcome.SENT, issued, address)
+
+
+def code_mail(code: str, hours: float) -> tuple[str, str]:
+    """The subject and text of the mail that carries a code someone asked for."""
+    return (
+        "Your MisyBot code",
+        f"Your MisyBot code is **{code}**.\n\n"
+        "To link this e-mail address to your MisyBot profile, reply to this mail with the code "
+        f"(or send it from this address) within {hours:g} hours.\n\n"
+        "If you did not ask for it, ignore this mail: nothing happens without the code.",
+    )
+
+
 def _issue(
-    session: Session, user: User, channel: Channel | None, hours: float | None, admin: Actor | None
+    session: Session,
+    user: User,
+    channel: Channel | None,
+    hours: float | None,
+    admin: Actor | None,
+    address: str | None = None,
 ) -> Issued:
     hours = hours if hours is not None else get_settings().invitation_hours
     if not 0 < hours <= 24 * 14:
@@ -117,6 +190,7 @@ def _issue(
             user_id=user.id,
             code_digest=hashed,
             channel=channel,
+            address=address,
             created_by_id=admin.user_id if admin else None,
             expires_at=expires,
             failed_attempts=0,
@@ -131,6 +205,7 @@ def _issue(
         user.id,
         channel=channel.value if channel else None,
         hours=hours,
+        via="admin" if admin else "self",
     )
     return Issued(code, user.id, expires)
 
@@ -159,6 +234,7 @@ def redeem(session: Session, channel: Channel, address: str, code: str) -> Redem
         or user is None
         or not user.active
         or (invitation.channel is not None and invitation.channel != channel)
+        or (invitation.address is not None and invitation.address != address)
     ):
         return _refuse(session, channel, address, now)
     held_by = session.execute(

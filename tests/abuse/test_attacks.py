@@ -683,8 +683,9 @@ async def test_a_message_in_flight_when_the_server_dies_is_given_up_with_an_apol
     ]
     assert poison.attempts == 1
     stack.rasa.start(timeout=240)
-    (apology,) = await stack.twilio.wait_for(TIAGO_TWILIO, 1, timeout=120)
-    # Tiago's voice is hub's.
+    # Tiago's voice is hub's. (A form left open in his conversation, on another of his
+    # channels, may ask its question again after the apology.)
+    apology = (await stack.twilio.wait_for(TIAGO_TWILIO, 1, timeout=120))[0]
     assert apology.one("Body").startswith("⚠️ Sorry, your last message could not be processed")
     failed = await wait_until(
         lambda: [
@@ -709,5 +710,12 @@ async def test_a_message_in_flight_when_the_server_dies_is_given_up_with_an_apol
         text=True,
     )
     assert retried.returncode == 0, retried.stdout
-    replies = await stack.twilio.wait_for(TIAGO_TWILIO, 2, timeout=120)
-    assert "WID-220" in replies[1].one("Body")
+    answered = await wait_until(
+        lambda: [
+            reply
+            for reply in stack.twilio.delivered_to(TIAGO_TWILIO)
+            if "WID-220" in (reply.one("Body") or "")
+        ],
+        timeout=120,
+    )
+    assert answered, "the retried message was never answered"

@@ -211,6 +211,20 @@ async def test_each_sender_is_recognised_only_after_the_step_that_links_it(stack
     assert COMPANY_DATA in await stack.ask(Channel.EMAIL, PIOTR["email"], question)
 
 
+async def test_a_linked_person_links_the_email_on_their_profile_from_the_chat(stack):
+    smtp, email = stack.running.smtp, ADMIN["email"]
+    before = len(smtp.delivered_to(email))
+    sent = await stack.ask(Channel.WHATSAPP, f"cloud:{ADMIN['phone']}", "link my email")
+    assert "e-mailed a code" in sent
+    mail = (await smtp.wait_for(email, before + 1))[before]
+    code = re.search(r"\b(\d{8})\b", mail.get_body(("plain",)).get_content()).group(1)
+    # Only her mailbox can use it.
+    assert REFUSED in await stack.ask(Channel.EMAIL, "someone@else.example", f"link {code}")
+    welcome = await stack.ask(Channel.EMAIL, email, f"link {code}")
+    assert f"Welcome, {ADMIN['name']}" in welcome
+    assert COMPANY_DATA in await stack.ask(Channel.EMAIL, email, "how many TW-100 do we have")
+
+
 async def test_a_messenger_sender_links_itself_with_an_invitation_code(stack):
     psid = OLA["psid"]
     question = "how many TW-200 are left"

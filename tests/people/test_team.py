@@ -18,11 +18,14 @@ from misybot.people import team
 from misybot.people.addresses import normalise, phone_number
 from misybot.people.invitations import (
     CODE_ATTEMPTS,
+    SELF_REQUESTS,
     SENDER_ATTEMPTS,
     Outcome,
     code_in,
     invite,
+    link_request_in,
     redeem,
+    request_code,
 )
 from misybot.permissions import PermissionDenied
 from misybot.store.tenancy import resolve_actor
@@ -318,3 +321,31 @@ def test_guessing_is_cut_off_per_sender_and_per_code(sessions, acme):
     for n, guess in enumerate(guesses[:CODE_ATTEMPTS]):
         redeem_now(sessions, Channel.MESSENGER, f"8{n:03d}", guess)
     assert redeem_now(sessions, Channel.MESSENGER, "9999", issued.code).outcome == Outcome.REFUSED
+
+
+def test_a_user_asks_for_a_code_to_the_email_on_their_profile_and_only_that_address_uses_it(
+    sessions, acme
+):
+    assert link_request_in("link my email") == Channel.EMAIL
+    assert link_request_in("Link my e-mail address.") == Channel.EMAIL
+    assert link_request_in("link my email to the report") is None
+    with session_scope(sessions) as session:
+        otto = session.execute(select(User).where(User.email == "otto@acme.example")).scalar_one()
+        asked = request_code(session, otto.id, Channel.EMAIL)
+    assert asked.outcome == Outcome.SENT and asked.address == "otto@acme.example"
+    code = asked.issued.code
+    # Someone else's mailbox cannot use it, even with the code in hand.
+    assert redeem_now(sessions, Channel.EMAIL, "mallory@evil.example", code).outcome == (
+        Outcome.REFUSED
+    )
+    assert redeem_now(sessions, Channel.EMAIL, "otto@acme.example", code).outcome == (
+        Outcome.LINKED
+    )
+    with session_scope(sessions) as session:
+        assert request_code(session, otto.id, Channel.EMAIL).outcome == Outcome.ALREADY
+        rita = acme["rita"]
+        for _ in range(SELF_REQUESTS):
+            assert request_code(session, rita, Channel.EMAIL).outcome == Outcome.SENT
+        assert request_code(session, rita, Channel.EMAIL).outcome == Outcome.ASKED_TOO_OFTEN
+        session.execute(update(User).where(User.id == rita).values(email=None))
+        assert request_code(session, rita, Channel.EMAIL).outcome == Outcome.NO_ADDRESS

@@ -82,6 +82,7 @@ def upgrade() -> None:
             ),
             nullable=True,
         ),
+        sa.Column("address", sa.String(254), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
