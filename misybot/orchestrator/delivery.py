@@ -1,8 +1,9 @@
 """Push a finished execution back into the user's conversation through Rasa's HTTP API.
 
-``POST /conversations/{sender}/trigger_intent?output_channel=latest`` with the
+``POST /conversations/{sender}/trigger_intent?output_channel=…`` with the
 ``EXTERNAL_agent_result`` intent: Rasa runs ``action_deliver_agent_result``, which renders the
-result, and sends it on the channel the user last wrote from.
+result, and sends it on the channel the user last wrote from (``latest``), or on their preferred
+channel when the last one's 24-hour window has closed (``misybot.people.reach``).
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ async def push_result(
     execution_id: int,
     token: str | None = None,
     timeout_s: float = 30.0,
+    output_channel: str = "latest",
 ) -> dict:
-    """Trigger the result intent in ``sender_id``'s conversation; returns Rasa's JSON answer."""
+    """Trigger the result intent in ``sender_id``'s conversation, sent on ``output_channel``
+    (an input channel's name, or the channel of the conversation's latest message); returns
+    Rasa's JSON answer."""
     url = f"{rasa_url.rstrip('/')}/conversations/{conversation_path(sender_id)}/trigger_intent"
-    params = {"output_channel": "latest"}
+    params = {"output_channel": output_channel}
     if token:
         params["token"] = token
     body = {"name": RESULT_INTENT, "entities": {"execution_id": str(execution_id)}}

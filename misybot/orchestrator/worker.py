@@ -38,6 +38,7 @@ from misybot.orchestrator.registry import (
     default_registry,
 )
 from misybot.people.privacy import apply_retention
+from misybot.people.reach import delivery_channel
 from misybot.permissions import PermissionDenied
 from misybot.settings import Settings, get_settings
 from misybot.store.tenancy import Actor, actor_for_user
@@ -513,8 +514,14 @@ class Worker:
             try:
                 if not sender:
                     raise DeliveryError("no sender id in the execution context")
+                output = await self._db(self._read, delivery_channel, sender, utc_now())
                 await push_result(
-                    self.http, settings.rasa_url, sender, execution.id, settings.api_token
+                    self.http,
+                    settings.rasa_url,
+                    sender,
+                    execution.id,
+                    settings.api_token,
+                    output_channel=output,
                 )
             except DeliveryError as error:
                 retry_in = queue.backoff_s(execution.delivery_attempts, 1.0, 60.0)

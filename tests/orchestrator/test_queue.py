@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,12 +18,15 @@ from agents_for_tests import Ledger, registry
 from aiohttp import web
 from sqlalchemy import func, select, text
 
-from misybot.db.models import AgentExecution, AgentSchedule, Alert
+from misybot.db.models import AgentExecution, AgentSchedule, Alert, ConversationMessage
 from misybot.db.session import session_scope
-from misybot.enums import ExecutionStatus
+from misybot.db.types import utc_now
+from misybot.enums import Channel, ExecutionStatus, Role
+from misybot.identity import person_conversation
 from misybot.orchestrator import queue
 from misybot.orchestrator.worker import Worker
 from misybot.settings import Settings, get_settings
+from testkit.database import Builder
 from testkit.waiting import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -253,6 +257,38 @@ async def test_transient_errors_are_retried_then_fail_and_the_user_is_told(
         "name": "EXTERNAL_agent_result",
         "entities": {"execution_id": str(execution_id)},
     }
+
+
+async def test_a_result_goes_to_the_preferred_channel_when_the_last_ones_window_closed(
+    engine, sessions, company_id, fake_rasa
+):
+    """Ana last wrote on WhatsApp 30 hours ago (free-form messages are closed there), by
+    e-mail, her preferred channel, before: the result is pushed on the e-mail channel."""
+    fake_rasa.failures = 0
+    with session_scope(sessions) as session:
+        ana = Builder(session).user("Ana", Role.OPERATOR, preferred_channel=Channel.EMAIL).id
+        for channel, transport, hours in (
+            (Channel.EMAIL, "email", 50),
+            (Channel.WHATSAPP, "whatsapp_cloud", 30),
+        ):
+            session.add(
+                ConversationMessage(
+                    user_id=ana,
+                    channel=channel,
+                    sender_address="x",
+                    body="hi",
+                    payload={"transport": transport},
+                    received_at=utc_now() - timedelta(hours=hours),
+                )
+            )
+    (execution_id,) = enqueue(sessions, company_id, context={"sender_id": person_conversation(ana)})
+    with session_scope(sessions) as session:
+        assert queue.request_delivery(session, execution_id)
+    worker = Worker(engine, settings=settings(rasa_url=fake_rasa.url), registry=registry())
+    await run_until([worker], lambda: len(fake_rasa.calls) == 1)
+    (call,) = fake_rasa.calls
+    assert call["sender"] == person_conversation(ana)
+    assert call["query"]["output_channel"] == "email"
 
 
 async def test_an_agent_over_its_time_limit_is_retried_then_failed(engine, sessions, company_id):
