@@ -30,7 +30,7 @@ from misybot.db.session import make_session_factory, session_scope
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus, InboxStatus
 from misybot.people.invitations import Outcome, SelfRequest, redeem, request_code
-from misybot.people.privacy import provider_id_digest
+from misybot.privacy.digests import provider_id_digest
 
 logger = logging.getLogger(__name__)
 

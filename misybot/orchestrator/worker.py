@@ -37,9 +37,9 @@ from misybot.orchestrator.registry import (
     TransientError,
     default_registry,
 )
-from misybot.people.privacy import apply_retention
 from misybot.people.reach import delivery_channel
 from misybot.permissions import PermissionDenied
+from misybot.privacy.retention import apply_retention
 from misybot.settings import Settings, get_settings
 from misybot.store.tenancy import Actor, actor_for_user
 
@@ -341,7 +341,7 @@ class Worker:
 
     async def _keep_retention(self) -> None:
         """With ``MISYBOT_RETENTION_DAYS``: blank older message bodies now and every hour
-        (misybot.people.privacy.apply_retention; idempotent, so several workers may)."""
+        (misybot.privacy.retention.apply_retention; idempotent, so several workers may)."""
         days = self.settings.retention_days
         while days:
             try:

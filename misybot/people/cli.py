@@ -20,7 +20,8 @@ from misybot.enums import Channel, Persona, Role
 from misybot.errors import MisybotError
 from misybot.people import team
 from misybot.people.invitations import invite
-from misybot.people.privacy import erase_person, export_person
+from misybot.privacy.erase import erase_person
+from misybot.privacy.export import export_person
 from misybot.store.tenancy import get_company, system_actor
 
 

@@ -1,4 +1,4 @@
-"""Privacy requests (misybot.people.privacy): an export holds everything of one person and nothing
+"""Privacy requests (misybot.privacy): an export holds everything of one person and nothing
 of anyone else; an erasure leaves nothing that names them or that they wrote in any store, keeps
 the business records and other people's data, and a late redelivery is still a duplicate."""
 
@@ -32,7 +32,9 @@ from misybot.identity import person_conversation
 from misybot.orchestrator.worker import Worker
 from misybot.people import team
 from misybot.people.invitations import invite
-from misybot.people.privacy import apply_retention, erase_person, export_person
+from misybot.privacy.erase import erase_person
+from misybot.privacy.export import export_person
+from misybot.privacy.retention import apply_retention
 from misybot.settings import get_settings
 from testkit.database import Builder, stored_text
 from testkit.payloads import inbound_form
@@ -263,6 +265,17 @@ def test_retention_blanks_old_bodies_and_keeps_the_counts(world):
     assert len(rows) == 3
     with session_scope(sessions) as session:  # nothing left to do: a second sweep is a no-op
         assert apply_retention(session, 30)["conversation_messages"] == 0
+        kept = (
+            session.execute(
+                select(ConversationMessage.payload).where(
+                    ConversationMessage.user_id == world["ids"]["ana"]
+                )
+            )
+            .scalars()
+            .all()
+        )
+    # What a later privacy request needs (the conversation) and the transport stay.
+    assert {tuple(sorted(payload)) for payload in kept} == {("channel", "sender", "transport")}
 
 
 async def test_a_worker_with_a_retention_setting_blanks_old_bodies(world, engine):
