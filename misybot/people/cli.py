@@ -18,7 +18,7 @@ from misybot.cli import EXIT_FAILED, EXIT_OK, _print_json, _run_in_session
 from misybot.db.models import User
 from misybot.enums import Channel, Persona, Role
 from misybot.errors import MisybotError
-from misybot.people import team
+from misybot.people import audit, team
 from misybot.people.invitations import invite
 from misybot.privacy.erase import erase_person
 from misybot.privacy.export import export_person
@@ -81,6 +81,12 @@ def register(commands) -> None:
     )
     invitation.add_argument("--hours", type=float, help="valid for (default 24)")
     invitation.set_defaults(handler=_invite)
+
+    log = actions.add_parser("audit", help="who changed which user, link, role; exports, erasures")
+    _common(log)
+    log.add_argument("--user", help="only entries by or about this user (id, e-mail or phone)")
+    log.add_argument("--json", action="store_true")
+    log.set_defaults(handler=_audit)
 
     privacy = commands.add_parser("privacy", help="a person's data: export it or erase it")
     privacy.set_defaults(handler=lambda _args: privacy.print_help() or 2)
@@ -245,6 +251,24 @@ def _invite(session: Session, args: argparse.Namespace) -> int:
         f'They send it ({where}) as a message, e.g. "link {issued.code}", before '
         f"{issued.expires_at:%Y-%m-%d %H:%M} UTC. It works once and is not shown again."
     )
+    return EXIT_OK
+
+
+@_in_session
+def _audit(session: Session, args: argparse.Namespace) -> int:
+    admin = _admin(session, args)
+    about = team.find_user(session, admin.company_id, args.user).id if args.user else None
+    found = audit.entries(session, admin.company_id, about)
+    if args.json:
+        _print_json(found)
+        return EXIT_OK
+    for entry in found:
+        by = f"user {entry.actor_user_id}" if entry.actor_user_id else "the person / system"
+        details = ", ".join(f"{k}={v}" for k, v in entry.details.items())
+        print(
+            f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.action:<18} about user {entry.subject_user_id}"
+            f" by {by}" + (f"  ({details})" if details else "")
+        )
     return EXIT_OK
 
 
