@@ -319,3 +319,40 @@ def stored_text(engine: Engine) -> str:
                         value = value.decode("utf-8", "replace")
                     values.append(value if isinstance(value, str) else json.dumps(value))
     return "\n".join(values)
+
+
+def inbox_rows(engine: Engine, channel: Channel, address: str) -> list:
+    """The inbox rows (``ConversationMessage``) of one sender, oldest first, detached."""
+    from misybot.db.models import ConversationMessage
+    from misybot.db.session import make_session_factory, session_scope
+
+    with session_scope(make_session_factory(engine)) as session:
+        rows = list(
+            session.execute(
+                select(ConversationMessage)
+                .where(
+                    ConversationMessage.channel == channel,
+                    ConversationMessage.sender_address == address,
+                )
+                .order_by(ConversationMessage.id)
+            ).scalars()
+        )
+        session.expunge_all()
+        return rows
+
+
+def wrote(session: Session, user_id: int, channel: Channel, transport: str, at: datetime) -> None:
+    """A processed message of ``user_id``'s on ``channel`` by ``transport`` at ``at``."""
+    from misybot.db.models import ConversationMessage
+
+    session.add(
+        ConversationMessage(
+            user_id=user_id,
+            channel=channel,
+            sender_address="x",
+            body="hi",
+            payload={"transport": transport},
+            received_at=at,
+            status="processed",
+        )
+    )

@@ -63,13 +63,13 @@ def register(commands) -> None:
         command.add_argument("user", help="id, e-mail or phone")
         command.set_defaults(handler=_set_active, active=active)
 
-    for name, handler in (("link", _link), ("unlink", _unlink)):
+    for name, change in (("link", team.link), ("unlink", team.unlink)):
         command = actions.add_parser(name, help=f"{name} a channel address (admin-verified)")
         _common(command)
         command.add_argument("user", help="id, e-mail or phone")
         command.add_argument("--channel", required=True, choices=[c.value for c in Channel])
         command.add_argument("--address", required=True)
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=_linking, change=change)
 
     invitation = actions.add_parser(
         "invite", help="a one-time code the person sends from the channel to link"
@@ -224,19 +224,10 @@ def _set_active(session: Session, args: argparse.Namespace) -> int:
 
 
 @_in_session
-def _link(session: Session, args: argparse.Namespace) -> int:
-    person = team.link(
-        session, _admin(session, args), args.user, args.channel, args.address, args.country_code
-    )
-    _print_person(person)
-    return EXIT_OK
-
-
-@_in_session
-def _unlink(session: Session, args: argparse.Namespace) -> int:
-    person = team.unlink(
-        session, _admin(session, args), args.user, args.channel, args.address, args.country_code
-    )
+def _linking(session: Session, args: argparse.Namespace) -> int:
+    """``users link`` / ``users unlink`` (``args.change``)."""
+    admin = _admin(session, args)
+    person = args.change(session, admin, args.user, args.channel, args.address, args.country_code)
     _print_person(person)
     return EXIT_OK
 

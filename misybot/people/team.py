@@ -173,14 +173,10 @@ def link(
     channel: Channel | str,
     address: str,
     country_code: str | None = None,
-    verified_by: str = "admin",
 ) -> Person:
     """Link ``address`` on ``channel`` to a user: from now on it is recognised as them."""
-    admin.require(Operation.MANAGE_USERS)
-    user = find_user(session, admin.company_id, reference)
-    kind = _channel(channel)
-    normal = normalise(kind, address, country_code or _country())
-    attach_identity(session, user, kind, normal, verified_by)
+    user, kind, normal = _identity_of(session, admin, reference, channel, address, country_code)
+    attach_identity(session, user, kind, normal, "admin")
     audit.record(
         session,
         admin,
@@ -188,7 +184,7 @@ def link(
         "identity.link",
         user.id,
         channel=kind.value,
-        via=verified_by,
+        via="admin",
     )
     return show_user(session, admin, str(user.id))
 
@@ -232,10 +228,7 @@ def unlink(
     country_code: str | None = None,
 ) -> Person:
     """Remove a link: the address is an unregistered sender again."""
-    admin.require(Operation.MANAGE_USERS)
-    user = find_user(session, admin.company_id, reference)
-    kind = _channel(channel)
-    normal = normalise(kind, address, country_code or _country())
+    user, kind, normal = _identity_of(session, admin, reference, channel, address, country_code)
     identity = session.execute(
         select(ChannelIdentity).where(
             ChannelIdentity.user_id == user.id,
@@ -249,6 +242,21 @@ def unlink(
     session.flush()
     audit.record(session, admin, admin.company_id, "identity.unlink", user.id, channel=kind.value)
     return show_user(session, admin, str(user.id))
+
+
+def _identity_of(
+    session: Session,
+    admin: Actor,
+    reference: str,
+    channel: Channel | str,
+    address: str,
+    country_code: str | None,
+) -> tuple[User, Channel, str]:
+    """The admin's user ``reference`` and ``address`` on ``channel`` as identities spell it."""
+    admin.require(Operation.MANAGE_USERS)
+    user = find_user(session, admin.company_id, reference)
+    kind = _channel(channel)
+    return user, kind, normalise(kind, address, country_code or _country())
 
 
 def list_users(session: Session, admin: Actor, include_inactive: bool = True) -> list[Person]:

@@ -37,6 +37,7 @@ from misybot.enums import Channel
 from misybot.orchestrator.delivery import conversation_path
 from testkit.database import (
     DEFAULT_POSTGRES_URL,
+    inbox_rows,
     link_identities,
     postgres_schema,
     postgres_unavailable,
@@ -102,19 +103,7 @@ class Stack:
         return self.rasa.url
 
     def rows(self, channel: Channel, address: str) -> list[ConversationMessage]:
-        with session_scope(make_session_factory(self.engine)) as session:
-            found = session.execute(
-                select(ConversationMessage)
-                .where(
-                    ConversationMessage.channel == channel,
-                    ConversationMessage.sender_address == address,
-                )
-                .order_by(ConversationMessage.id)
-            ).scalars()
-            rows = list(found)
-            for row in rows:
-                session.expunge(row)
-            return rows
+        return inbox_rows(self.engine, channel, address)
 
 
 def _connect_args(env: dict[str, str]) -> dict:

@@ -18,7 +18,7 @@ from agents_for_tests import Ledger, registry
 from aiohttp import web
 from sqlalchemy import func, select, text
 
-from misybot.db.models import AgentExecution, AgentSchedule, Alert, ConversationMessage
+from misybot.db.models import AgentExecution, AgentSchedule, Alert
 from misybot.db.session import session_scope
 from misybot.db.types import utc_now
 from misybot.enums import Channel, ExecutionStatus, Role
@@ -26,7 +26,7 @@ from misybot.identity import person_conversation
 from misybot.orchestrator import queue
 from misybot.orchestrator.worker import Worker
 from misybot.settings import Settings, get_settings
-from testkit.database import Builder
+from testkit.database import Builder, wrote
 from testkit.waiting import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -267,20 +267,8 @@ async def test_a_result_goes_to_the_preferred_channel_when_the_last_ones_window_
     fake_rasa.failures = 0
     with session_scope(sessions) as session:
         ana = Builder(session).user("Ana", Role.OPERATOR, preferred_channel=Channel.EMAIL).id
-        for channel, transport, hours in (
-            (Channel.EMAIL, "email", 50),
-            (Channel.WHATSAPP, "whatsapp_cloud", 30),
-        ):
-            session.add(
-                ConversationMessage(
-                    user_id=ana,
-                    channel=channel,
-                    sender_address="x",
-                    body="hi",
-                    payload={"transport": transport},
-                    received_at=utc_now() - timedelta(hours=hours),
-                )
-            )
+        wrote(session, ana, Channel.EMAIL, "email", utc_now() - timedelta(hours=50))
+        wrote(session, ana, Channel.WHATSAPP, "whatsapp_cloud", utc_now() - timedelta(hours=30))
     (execution_id,) = enqueue(sessions, company_id, context={"sender_id": person_conversation(ana)})
     with session_scope(sessions) as session:
         assert queue.request_delivery(session, execution_id)

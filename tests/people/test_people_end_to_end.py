@@ -18,14 +18,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from misybot.db.engine import create_db_engine
 from misybot.db.models import ConversationMessage
-from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
 from testkit.database import (
     DEFAULT_POSTGRES_URL,
+    inbox_rows,
     postgres_schema,
     postgres_unavailable,
     stored_text,
@@ -76,19 +75,7 @@ class Stack:
         return run_cli(self.env, *args)
 
     def rows(self, channel: Channel, address: str) -> list[ConversationMessage]:
-        with session_scope(make_session_factory(self.engine)) as session:
-            rows = list(
-                session.execute(
-                    select(ConversationMessage)
-                    .where(
-                        ConversationMessage.channel == channel,
-                        ConversationMessage.sender_address == address,
-                    )
-                    .order_by(ConversationMessage.id)
-                ).scalars()
-            )
-            session.expunge_all()
-            return rows
+        return inbox_rows(self.engine, channel, address)
 
     async def ask(self, channel: Channel, address: str, text: str) -> str:
         """Send ``text`` as ``address`` on ``channel``; what the assistant answered."""

@@ -247,15 +247,20 @@ def test_an_admin_cannot_erase_themself_nor_someone_of_another_company(world):
         )
 
 
-def test_retention_blanks_old_bodies_and_keeps_the_counts(world):
-    sessions = world["sessions"]
+def processed_and_aged(sessions, user_id: int, days: int) -> None:
+    """Every message processed; ``user_id``'s received ``days`` ago."""
     with session_scope(sessions) as session:
         session.execute(update(ConversationMessage).values(status=InboxStatus.PROCESSED.value))
         session.execute(
             update(ConversationMessage)
-            .where(ConversationMessage.user_id == world["ids"]["ana"])
-            .values(received_at=utc_now() - timedelta(days=40))
+            .where(ConversationMessage.user_id == user_id)
+            .values(received_at=utc_now() - timedelta(days=days))
         )
+
+
+def test_retention_blanks_old_bodies_and_keeps_the_counts(world):
+    sessions = world["sessions"]
+    processed_and_aged(sessions, world["ids"]["ana"], days=40)
     with session_scope(sessions) as session:
         done = apply_retention(session, 30)
     assert done["conversation_messages"] == 2
@@ -280,13 +285,7 @@ def test_retention_blanks_old_bodies_and_keeps_the_counts(world):
 
 async def test_a_worker_with_a_retention_setting_blanks_old_bodies(world, engine):
     sessions = world["sessions"]
-    with session_scope(sessions) as session:
-        session.execute(update(ConversationMessage).values(status=InboxStatus.PROCESSED.value))
-        session.execute(
-            update(ConversationMessage)
-            .where(ConversationMessage.user_id == world["ids"]["bob"])
-            .values(received_at=utc_now() - timedelta(days=8))
-        )
+    processed_and_aged(sessions, world["ids"]["bob"], days=8)
     settings = dataclasses.replace(get_settings(), retention_days=7)
     worker = Worker(engine, settings=settings, deliver=False)
     stop = asyncio.Event()
