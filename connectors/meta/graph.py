@@ -335,7 +335,9 @@ class GraphInput(InputChannel):
 
     async def _acknowledge(self, output: GraphOutput, message: UserMessage) -> None:
         try:
-            await output.acknowledge(message.sender_id, message.message_id)
+            # To the address that wrote (the conversation may be its person's, user:<id>).
+            recipient = await output.recipient(message.sender_id)
+            await output.acknowledge(recipient, message.message_id)
         except Exception:  # a courtesy: its failure must not surface anywhere else
             logger.warning("meta.receipt.failed channel=%s", self.channel_name, exc_info=True)
 

@@ -15,9 +15,10 @@ from sqlalchemy import select
 
 from connectors.core.signatures import hub_signature
 from misybot.db.engine import create_db_engine
-from misybot.db.models import ConversationMessage, OutboundMessage
+from misybot.db.models import ConversationMessage, OutboundMessage, User
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
+from misybot.identity import person_conversation
 from testkit.database import link_identities, seeded_database_url
 from testkit.payloads import (
     messaging_event,
@@ -77,21 +78,28 @@ def credentials(graph_url: str) -> str:
     )
 
 
-# Senders whose questions reach company data: registered to a demo operator (hub persona) in
-# the database the action server reads; every other sender of these tests is unregistered.
-TIAGO = "tiago.ferreira@misy-demo.example"
-REGISTERED = (
-    (Channel.WHATSAPP, "+351910000201"),
-    (Channel.WHATSAPP, "+351910000202"),
-    (Channel.INSTAGRAM, "7002000000000001"),
-    (Channel.MESSENGER, "6002000000000002"),
-    (Channel.MESSENGER, "6002000000000004"),
-)
+# Senders whose questions reach company data: each linked to a demo user of their own in the
+# database the action server reads (a person's channels share one conversation, and each test
+# starts its own); every other sender of these tests is unregistered.
+REGISTERED = {
+    "tiago.ferreira@misy-demo.example": (Channel.WHATSAPP, "+351910000201"),
+    "lucia.gomez@misy-demo.example": (Channel.WHATSAPP, "+351910000202"),
+    "priya.nair@misy-demo.example": (Channel.INSTAGRAM, "7002000000000001"),
+    "marta.costa@misy-demo.example": (Channel.MESSENGER, "6002000000000002"),
+    "joao.pereira@misy-demo.example": (Channel.MESSENGER, "6002000000000004"),
+}
+
+
+CONVERSATIONS: dict[str, str] = {}  # a registered sender → its person's conversation id
 
 
 @pytest.fixture(scope="module")
 def registered(demo_database_url, database):
-    link_identities([demo_database_url, database[1]], TIAGO, REGISTERED)
+    for email, (_, address) in REGISTERED.items():
+        link_identities([demo_database_url, database[1]], email, [REGISTERED[email]])
+        with session_scope(make_session_factory(database[0])) as session:
+            user_id = session.execute(select(User.id).where(User.email == email)).scalar_one()
+        CONVERSATIONS[address.lstrip("+")] = person_conversation(user_id)
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +140,10 @@ async def post(server: RasaProcess, channel: str, payload, *, headers=None, body
 
 
 async def tracker(server: RasaProcess, sender: str, turns: int, timeout: float = 30.0) -> dict:
-    """The sender's tracker once ``turns`` of their messages were handled: Rasa saves it after
-    the replies went out, so a reply at the stand-in comes a moment before its turn is saved."""
+    """The sender's person's tracker (``user:<id>``) once ``turns`` of their messages were
+    handled: Rasa saves it after the replies went out, so a reply at the stand-in comes a
+    moment before its turn is saved."""
+    sender = CONVERSATIONS[sender]
     async with aiohttp.ClientSession() as session:
         for _ in range(int(timeout / 0.05)):
             async with session.get(

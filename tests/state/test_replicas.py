@@ -14,12 +14,14 @@ from sqlalchemy import select
 from misybot.db.engine import create_db_engine
 from misybot.db.models import (
     AgentExecution,
+    ChannelIdentity,
     ConversationEvent,
     ConversationMessage,
     OutboundMessage,
 )
 from misybot.db.session import make_session_factory, session_scope
 from misybot.enums import Channel
+from misybot.identity import person_conversation
 from testkit.database import link_identities
 from testkit.payloads import inbound_form, signed_request
 from testkit.processes import RasaProcess
@@ -120,17 +122,22 @@ def inbox_rows(engine, sender: str) -> list[ConversationMessage]:
 
 
 def user_texts(engine, sender: str) -> list[str]:
-    """What the sender's tracker says they wrote, in the order the turns ran."""
+    """What the tracker says the sender wrote, in the order the turns ran. The senders are all
+    Tiago's numbers, so they write in his one conversation: each event names its address."""
     with session_scope(make_session_factory(engine)) as session:
+        tiago = session.execute(
+            select(ChannelIdentity.user_id).where(ChannelIdentity.address == sender)
+        ).scalar_one()
         events = session.execute(
             select(ConversationEvent.data)
             .where(
-                ConversationEvent.conversation_id == f"whatsapp:{sender}",
+                ConversationEvent.conversation_id == person_conversation(tiago),
                 ConversationEvent.type_name == "user",
             )
             .order_by(ConversationEvent.id)
         ).scalars()
-        return [json.loads(event)["text"] for event in events]
+        said = [json.loads(event) for event in events]
+        return [e["text"] for e in said if (e.get("metadata") or {}).get("address") == sender]
 
 
 def recorded_replies(engine, sender: str) -> int:
