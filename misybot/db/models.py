@@ -735,3 +735,12 @@ class LinkAttempt(Base):
     channel = Column(String(16), nullable=False)
     address = Column(String(254), nullable=False)
     attempted_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class RetentionMark(Base):
+    """How far a retention sweep has gone through a table (the last id it blanked up to)."""
+
+    __tablename__ = "retention_marks"
+
+    name = Column(String(64), primary_key=True)
+    last_id = Column(BigInteger, nullable=False)

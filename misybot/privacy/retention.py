@@ -1,13 +1,22 @@
-"""Message bodies kept no longer than ``MISYBOT_RETENTION_DAYS`` (the worker sweeps hourly)."""
+"""Message bodies kept no longer than ``MISYBOT_RETENTION_DAYS`` (the worker sweeps hourly):
+in the inbox, the sent messages, the mail outbox and the conversations' events (their texts
+blanked, the rest — intents, entities, slots — kept, so a conversation still continues)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, null, or_, select, update
 from sqlalchemy.orm import Session
 
-from misybot.db.models import ConversationMessage, EmailOutbox, OutboundMessage
+from misybot.db.models import (
+    ConversationEvent,
+    ConversationMessage,
+    EmailOutbox,
+    OutboundMessage,
+    RetentionMark,
+)
 from misybot.db.types import utc_now
 from misybot.enums import InboxStatus
 
@@ -45,6 +54,7 @@ def apply_retention(session: Session, days: int) -> dict[str, int]:
         blanked += len(rows)
     return {
         "conversation_messages": blanked,
+        "conversation_events": _blank_events(session, cutoff.timestamp()),
         "outbound_messages": session.execute(
             update(OutboundMessage)
             .where(OutboundMessage.created_at < cutoff, OutboundMessage.body != "")
@@ -63,3 +73,46 @@ def _kept(payload) -> dict | None:
     if not isinstance(payload, dict):
         return None
     return {key: payload[key] for key in KEPT if key in payload}
+
+
+def _blank_events(session: Session, cutoff: float) -> int:
+    """Blank what was said in conversation events before ``cutoff`` (epoch seconds), from
+    where the last sweep stopped."""
+    mark = session.get(RetentionMark, "conversation_events")
+    if mark is None:
+        mark = RetentionMark(name="conversation_events", last_id=0)
+        session.add(mark)
+    blanked = 0
+    while True:
+        rows = session.execute(
+            select(ConversationEvent.id, ConversationEvent.type_name, ConversationEvent.data)
+            .where(ConversationEvent.id > mark.last_id, ConversationEvent.timestamp < cutoff)
+            .order_by(ConversationEvent.id)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            return blanked
+        changed = [
+            {"row_id": row_id, "blank": _without_text(data)}
+            for row_id, kind, data in rows
+            if kind in ("user", "bot")
+        ]
+        if changed:
+            table = ConversationEvent.__table__
+            session.connection().execute(
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values(data=bindparam("blank")),
+                changed,
+            )
+        blanked += len(changed)
+        mark.last_id = rows[-1][0]
+        session.flush()
+
+
+def _without_text(data: str) -> str:
+    event = json.loads(data)
+    event["text"] = ""
+    if isinstance(event.get("parse_data"), dict):
+        event["parse_data"]["text"] = ""
+    return json.dumps(event)

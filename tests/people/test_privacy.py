@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
@@ -107,7 +108,7 @@ def world(engine, tmp_path):
                     ConversationEvent(
                         conversation_id=conversation,
                         type_name="user",
-                        timestamp=float(n),
+                        timestamp=time.time() + n,
                         data=json.dumps(event),
                     )
                 )
@@ -248,13 +249,19 @@ def test_an_admin_cannot_erase_themself_nor_someone_of_another_company(world):
 
 
 def processed_and_aged(sessions, user_id: int, days: int) -> None:
-    """Every message processed; ``user_id``'s received ``days`` ago."""
+    """Every message processed; ``user_id``'s (and their conversation's) ``days`` old."""
+    then = utc_now() - timedelta(days=days)
     with session_scope(sessions) as session:
         session.execute(update(ConversationMessage).values(status=InboxStatus.PROCESSED.value))
         session.execute(
             update(ConversationMessage)
             .where(ConversationMessage.user_id == user_id)
-            .values(received_at=utc_now() - timedelta(days=days))
+            .values(received_at=then)
+        )
+        session.execute(
+            update(ConversationEvent)
+            .where(ConversationEvent.conversation_id == person_conversation(user_id))
+            .values(timestamp=then.timestamp())
         )
 
 
@@ -263,13 +270,22 @@ def test_retention_blanks_old_bodies_and_keeps_the_counts(world):
     processed_and_aged(sessions, world["ids"]["ana"], days=40)
     with session_scope(sessions) as session:
         done = apply_retention(session, 30)
-    assert done["conversation_messages"] == 2
+    assert done["conversation_messages"] == 2 and done["conversation_events"] == 2
+    with session_scope(sessions) as session:
+        said = [
+            json.loads(data)["text"]
+            for data in session.execute(
+                select(ConversationEvent.data).order_by(ConversationEvent.id)
+            ).scalars()
+        ]
+    assert said == ["", "", *BOB_SAID]  # Ana's old turns blanked, Bob's recent one kept
     with session_scope(sessions) as session:
         rows = session.execute(select(ConversationMessage.user_id, ConversationMessage.body)).all()
     assert sorted(body for _, body in rows) == sorted(["", "", *BOB_SAID])
     assert len(rows) == 3
     with session_scope(sessions) as session:  # nothing left to do: a second sweep is a no-op
-        assert apply_retention(session, 30)["conversation_messages"] == 0
+        again = apply_retention(session, 30)
+        assert again["conversation_messages"] == again["conversation_events"] == 0
         kept = (
             session.execute(
                 select(ConversationMessage.payload).where(

@@ -1,6 +1,6 @@
 """People: how each channel identity was proved, an audit log of who changed whom, invitation
-codes and the wrong attempts at them, and a salted hash of every inbound provider message id
-(what is left of it once its sender's data is erased).
+codes and the wrong attempts at them, a salted hash of every inbound provider message id
+(what is left of it once its sender's data is erased), and how far retention has gone.
 
 Revision ID: 0013_people
 Revises: 0012_replicas
@@ -105,8 +105,16 @@ def upgrade() -> None:
         "ix_link_attempts_sender", "link_attempts", ["channel", "address", "attempted_at"]
     )
 
+    op.create_table(
+        "retention_marks",
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_retention_marks"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("retention_marks")
     op.drop_table("link_attempts")
     op.drop_table("invitations")
     op.drop_table("audit_entries")
