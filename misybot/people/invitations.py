@@ -227,22 +227,26 @@ def redeem(session: Session, channel: Channel, address: str, code: str) -> Redem
     ).scalar_one()
     if recent >= SENDER_ATTEMPTS:
         return Redemption(Outcome.LIMITED)
-    invitation = _open_invitation(session, code, now)
+    invitation = _invitation(session, code)
     user = session.get(User, invitation.user_id) if invitation is not None else None
-    if (
-        invitation is None
-        or user is None
-        or not user.active
-        or (invitation.channel is not None and invitation.channel != channel)
-        or (invitation.address is not None and invitation.address != address)
-    ):
-        return _refuse(session, channel, address, now)
     held_by = session.execute(
         select(ChannelIdentity.user_id).where(
             ChannelIdentity.channel == channel, ChannelIdentity.address == address
         )
     ).scalar_one_or_none()
-    if held_by is not None and held_by != user.id:
+    used = invitation is not None and invitation.used_at is not None
+    if used and user is not None and held_by == user.id:
+        # The sender it linked sends it again (or its turn ran twice): nothing new to learn.
+        return Redemption(Outcome.ALREADY, user.id, user.company_id)
+    if (
+        invitation is None
+        or not _open(invitation, now)
+        or user is None
+        or not user.active
+        or (invitation.channel is not None and invitation.channel != channel)
+        or (invitation.address is not None and invitation.address != address)
+        or (held_by is not None and held_by != user.id)
+    ):
         return _refuse(session, channel, address, now)
     invitation.used_at = now
     if held_by == user.id:
@@ -263,22 +267,25 @@ def redeem(session: Session, channel: Channel, address: str, code: str) -> Redem
     return Redemption(Outcome.LINKED, user.id, user.company_id)
 
 
-def _open_invitation(session: Session, code: str, now) -> Invitation | None:
-    """The unused, unexpired, not void invitation whose code this is (the row is found by
-    its hash; the comparison with it is constant-time)."""
+def _invitation(session: Session, code: str) -> Invitation | None:
+    """The invitation whose code this is, in whatever state (found by its hash, compared
+    with it in constant time)."""
     hashed = digest(code)
     invitation = session.execute(
         select(Invitation).where(Invitation.code_digest == hashed).with_for_update()
     ).scalar_one_or_none()
     if invitation is None or not hmac.compare_digest(invitation.code_digest, hashed):
         return None
-    if (
-        invitation.used_at is not None
-        or invitation.expires_at <= now
-        or invitation.failed_attempts >= CODE_ATTEMPTS
-    ):
-        return None
     return invitation
+
+
+def _open(invitation: Invitation, now) -> bool:
+    """Unused, unexpired, and not void from guessing."""
+    return (
+        invitation.used_at is None
+        and invitation.expires_at > now
+        and invitation.failed_attempts < CODE_ATTEMPTS
+    )
 
 
 def _refuse(session: Session, channel: Channel, address: str, now) -> Redemption:
