@@ -66,15 +66,16 @@ def verified_sender(tracker: Tracker) -> VerifiedSender | None:
     At a session start the message is not logged yet: Rasa hands its metadata over in
     ``session_started_metadata`` (which then stays set all session: a later message, maybe on
     another channel of the same person, speaks for itself). An intent triggered through the
-    HTTP API (a pushed result) has no sender of its own: the message before it speaks for the
-    conversation.
+    HTTP API (a pushed result) has no sender of its own, nor has a session it started: the
+    message before it speaks for the conversation.
     """
     key = get_settings().signing_key
     for event in reversed(tracker.events):
-        if event.get("event") == "session_started" or (
-            event.get("event") == "slot" and event.get("name") == "session_started_metadata"
-        ):
-            break  # the message starting this session is not logged yet: its metadata speaks
+        if event.get("event") == "slot" and event.get("name") == "session_started_metadata":
+            started = event.get("value")
+            if isinstance(started, dict) and METADATA_KEY in started:
+                return VerifiedSender.from_signed(started[METADATA_KEY], key, tracker.sender_id)
+            continue
         if event.get("event") != "user":
             continue
         metadata = event.get("metadata") or {}
@@ -82,9 +83,6 @@ def verified_sender(tracker: Tracker) -> VerifiedSender | None:
             return VerifiedSender.from_signed(metadata[METADATA_KEY], key, tracker.sender_id)
         if not (event.get("text") or "").startswith(EXTERNAL_TEXT_PREFIX):
             return None
-    started = tracker.get_slot("session_started_metadata")
-    if isinstance(started, dict):
-        return VerifiedSender.from_signed(started.get(METADATA_KEY), key, tracker.sender_id)
     return None
 
 

@@ -658,6 +658,31 @@ def test_fuzzed_signed_webhooks_never_get_a_5xx_and_the_next_message_is_answered
 
 # ------------------------------------------------------------------------------ poison
 # Last in this module: it kills the server and starts it again.
+async def test_a_demo_users_export_holds_their_messages_events_and_runs_and_nobody_elses(
+    stack, tmp_path
+):
+    """Issue 18: ``misybot privacy export`` of Tiago, after this module's conversations with
+    him (every channel of his, one conversation) and with others (Ana among them)."""
+    out = tmp_path / "tiago.json"
+    misybot = str(Path(sys.executable).with_name("misybot"))
+    exported = subprocess.run(
+        [misybot, "privacy", "export", "--company", "demo", "--admin", ANA_EMAIL,
+         "--user", "tiago.ferreira@misy-demo.example", "--out", str(out)],
+        env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    document = json.loads(out.read_text())
+    received = document["messages_received"]
+    assert {m["channel"] for m in received} >= {"whatsapp", "messenger", "instagram"}
+    assert "check stock pls" in {m["body"] for m in received}
+    said = [e.get("text") for events in document["conversations"].values() for e in events]
+    assert "check stock pls" in said
+    assert document["agent_executions"] and document["messages_sent"]
+    text = json.dumps(document)
+    for other in (ANA_EMAIL, "Ana Ribeiro", ANA_WHATSAPP.removeprefix("whatsapp:"), MARTA_EMAIL):
+        assert other not in text
+
+
 async def test_a_message_in_flight_when_the_server_dies_is_given_up_with_an_apology(stack):
     """With MISYBOT_CHANNEL_MAX_ATTEMPTS=1 here: the message whose turn was under way when the
     process died is not run again at the restart; its sender gets the apology in their voice,

@@ -52,7 +52,12 @@ PROVIDER = Provider(
 )
 ADMIN = {"name": "Wanda Kowalska", "email": "wanda@tidewater.example", "phone": "+48600100001"}
 PIOTR = {"name": "Piotr Zielinski", "email": "piotr@tidewater.example", "phone": "+48600100002"}
-OLA = {"name": "Ola Nowakowska", "email": "ola@tidewater.example", "psid": "6009000000000077"}
+OLA = {
+    "name": "Ola Nowakowska",
+    "email": "ola@tidewater.example",
+    "phone": "+48600100003",  # on her profile, never linked
+    "psid": "6009000000000077",
+}
 NOT_REGISTERED = "You are not registered with MisyBot yet"
 REFUSED = "That code didn't work"
 COMPANY_DATA = "amber lamps"  # a Tidewater product's name: the answer is about its data
@@ -156,7 +161,7 @@ def onboard(env: dict[str, str], folder: Path) -> None:
     (folder / "users.csv").write_text(
         "name,role,email,phone\n"
         f"{PIOTR['name']},operator,{PIOTR['email']},600 100 002\n"  # national: country code 48
-        f"{OLA['name']},viewer,{OLA['email']},\n"
+        f"{OLA['name']},viewer,{OLA['email']},+48 600 100 003\n"
     )
     for kind in ("products", "stock"):
         cli("import", kind, str(folder / f"{kind}.csv"), "--company", "tidewater")
@@ -225,6 +230,15 @@ async def test_a_messenger_sender_links_itself_with_an_invitation_code(stack):
     assert "oak shelves" in await stack.ask(Channel.MESSENGER, psid, question)
     # Used: from anyone else it reads exactly like a code that never existed.
     assert await stack.ask(Channel.MESSENGER, "6009000000000078", code) == wrong
+    # A code for another company's user cannot take over an address that is someone's.
+    cli = stack.cli
+    cli("company", "create", "globex", "--name", "Globex")
+    cli("users", "add", "--company", "globex", "--name", "Gina", "--role", "admin",
+        "--email", "gina@globex.example")  # fmt: skip
+    foreign = cli("users", "invite", "gina@globex.example", "--company", "globex",
+                  "--admin", "gina@globex.example")  # fmt: skip
+    foreign_code = re.search(r"code for user \d+: (\d{8})", foreign).group(1)
+    assert await stack.ask(Channel.MESSENGER, psid, foreign_code) == wrong
     # Guessing from one sender is cut off, the right code included.
     thief = "6009000000000079"
     replies = [await stack.ask(Channel.MESSENGER, thief, f"{n:08d}") for n in range(6)]
@@ -274,7 +288,8 @@ async def test_an_erased_person_leaves_nothing_and_their_old_webhook_is_a_duplic
     found = stored_text(stack.engine) + "\n".join(
         path.read_text(errors="replace") for path in stack.reports.rglob("*") if path.is_file()
     )
-    for trace in (OLA["name"], "Nowakowska", OLA["email"], OLA["psid"], *ola_said):
+    traces = (OLA["name"], "Nowakowska", OLA["email"], OLA["phone"], "600100003", OLA["psid"])
+    for trace in (*traces, *ola_said):
         assert trace.lower() not in found.lower(), trace
     # Others' data is intact.
     assert [row.body for row in stack.rows(Channel.WHATSAPP, PIOTR["phone"])] == piotr_before

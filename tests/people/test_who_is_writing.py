@@ -67,3 +67,15 @@ def test_a_message_no_connector_verified_is_from_nobody():
     assert verified_sender(tracker([*started(WHATSAPP), user(WHATSAPP), forged])) is None
     plain = {"event": "user", "text": "hi", "metadata": {}}
     assert verified_sender(tracker([*started(WHATSAPP), user(WHATSAPP), plain])) is None
+
+
+def test_a_session_a_pushed_result_started_is_spoken_for_by_the_message_before():
+    earlier = [*started(EMAIL), user(EMAIL)]
+    pushed_session = [
+        {"event": "slot", "name": "session_started_metadata", "value": None},
+        {"event": "action", "name": "action_session_start"},
+        {"event": "session_started"},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "EXTERNAL: EXTERNAL_agent_result", "metadata": {}},
+    ]
+    assert verified_sender(tracker([*earlier, *pushed_session])) == EMAIL
