@@ -105,28 +105,34 @@ def _stock_words(text: str) -> dict[str, Any]:
 
 
 STOCK = ("sku", "product", "location")
+# The design's priority classes: stock commands queue like the inventory monitor (8), alert
+# commands like the alert generator (9); the streamliner persona's go first (10).
+INVENTORY, ALERTS = "inventory_monitor", "alert_generator"
 ALERT_FILTER = ("alert_id", "severity", "category", "location", "sku")
 
 COMMANDS: tuple[Command, ...] = (
     Command("check_inventory", Operation.VIEW, "Stock", "how many WID-220 in Lisbon?",
             "reorder_point", runners.run_check_inventory, replies.inventory_reply,
-            reads=STOCK, reference="item"),
+            reads=STOCK, reference="item", priority_class=INVENTORY),
     Command("check_location", Operation.VIEW, "Stock", "what's stored in Porto?", "reorder_point",
-            runners.run_check_location, replies.location_reply, reads=("location",)),
+            runners.run_check_location, replies.location_reply, reads=("location",),
+            priority_class=INVENTORY),
     Command("update_stock", Operation.UPDATE_STOCK, "Stock", "received 200 WID-220 in Lisbon",
             "stock_movements", runners.run_update_stock, replies.stock_update_reply,
-            reads=(*STOCK, "quantity"), reference="item", from_text=_stock_words),
+            reads=(*STOCK, "quantity"), reference="item", from_text=_stock_words,
+            priority_class=INVENTORY),
     Command("reorder_stock", Operation.REORDER, "Stock", "reorder blue widgets", "lead_time",
             runners.run_reorder, replies.reorder_reply,
-            reads=(*STOCK, "quantity", "supplier"), reference="item"),
+            reads=(*STOCK, "quantity", "supplier"), reference="item", priority_class=INVENTORY),
     Command("view_alerts", Operation.VIEW, "Alerts", "show critical alerts", "alerts",
-            runners.run_view_alerts, replies.alerts_reply, reads=ALERT_FILTER),
+            runners.run_view_alerts, replies.alerts_reply, reads=ALERT_FILTER,
+            priority_class=ALERTS),
     Command("acknowledge_alert", Operation.ACKNOWLEDGE_ALERT, "Alerts", "ack 1042", "alerts",
             runners.run_acknowledge_alert, replies.alert_change_reply,
-            reads=ALERT_FILTER, reference="alert"),
+            reads=ALERT_FILTER, reference="alert", priority_class=ALERTS),
     Command("resolve_alert", Operation.RESOLVE_ALERT, "Alerts", "resolve all low stock alerts",
             "alerts", runners.run_resolve_alert, replies.alert_change_reply,
-            reads=ALERT_FILTER, reference="alert"),
+            reads=ALERT_FILTER, reference="alert", priority_class=ALERTS),
     Command("generate_report", Operation.GENERATE_REPORT, "Reports", "sales report for last week",
             "reports", runners.run_generate_report, replies.report_reply,
             reads=("report_type",), dates=True, timeout_s=120),

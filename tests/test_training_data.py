@@ -105,3 +105,19 @@ def test_the_unseen_company_set_covers_every_intent_with_200_messages_or_more():
     assert sum(counts.values()) >= 200
     assert {intent: counts[intent] for intent in INTENTS if counts[intent] < 8} == {}
     assert overlap(ROOT / "data" / "nlu", ROOT / "tests" / "nlu" / "unseen_company.yml") == []
+
+
+PERSONAS = {"streamliner", "navigator", "hub", "spring", "processor"}
+
+
+def test_every_response_speaks_in_every_voice():
+    """Each response has one variation per persona (a condition on the ``persona`` slot) and one
+    default for people without a preference."""
+    domain = load_domain(ROOT / "domain")
+    missing = {}
+    for name, variations in domain["responses"].items():
+        voices = [v["condition"][0]["value"] for v in variations if v.get("condition")]
+        defaults = [v for v in variations if not v.get("condition")]
+        if sorted(voices) != sorted(PERSONAS) or len(defaults) != 1:
+            missing[name] = (sorted(PERSONAS - set(voices)), len(defaults))
+    assert missing == {}

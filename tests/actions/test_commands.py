@@ -412,3 +412,21 @@ async def test_a_report_s_share_and_schedule_follow_ups(domain):
         ActionShareReport(), tracker("+15550009999", "share_report", {"report_id": report_id})
     )
     assert stranger[0]["response"] == "utter_not_registered"
+
+
+async def test_chat_commands_queue_at_the_designs_priorities():
+    """Inventory commands like the inventory monitor (8), alert commands like the alert
+    generator (9), the rest at the default (5); a streamliner's first of all (10)."""
+
+    async def priority_of(action, sender, intent, slots, text) -> int:
+        await run_action(action(), tracker(sender, intent, slots, text=text))
+        with session_scope() as session:
+            return session.execute(
+                select(AgentExecution.priority).order_by(AgentExecution.id.desc()).limit(1)
+            ).scalar_one()
+
+    stock = {"sku": "WID-220"}
+    assert await priority_of(ActionCheckInventory, TIAGO, "check_inventory", stock, "WID-220") == 8
+    assert await priority_of(ActionViewAlerts, TIAGO, "view_alerts", {}, "alerts") == 9
+    assert await priority_of(ActionViewMetrics, TIAGO, "view_metrics", {}, "kpis this month") == 5
+    assert await priority_of(ActionViewAlerts, MARTA, "view_alerts", {}, "alerts") == 10
