@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import delete, null, or_, select, update
+from sqlalchemy import case, delete, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from misybot.db.models import (
@@ -73,8 +73,8 @@ def erase_person(session: Session, admin: Actor, reference: str) -> dict[str, in
             entities=null(),
             response_body=None,
             payload=null(),
-            error=None,
             status=_finished_status(),
+            error=_erased_note(),
         )
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -167,9 +167,16 @@ def erase_person(session: Session, admin: Actor, reference: str) -> dict[str, in
     return receipt
 
 
-def _finished_status() -> str:
-    """A message erased before it was processed is not processed afterwards."""
-    return InboxStatus.FAILED.value
+def _finished_status():
+    """A message erased before it was processed is not processed afterwards (failed, with the
+    reason); the others keep their status, so counts of what was answered stay true."""
+    waiting = ConversationMessage.status == InboxStatus.RECEIVED.value
+    return case((waiting, InboxStatus.FAILED.value), else_=ConversationMessage.status)
+
+
+def _erased_note():
+    waiting = ConversationMessage.status == InboxStatus.RECEIVED.value
+    return case((waiting, "erased before it was processed"), else_=null())
 
 
 def _remove(paths: list[str]) -> int:

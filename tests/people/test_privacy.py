@@ -179,9 +179,24 @@ def test_an_export_holds_the_persons_data_and_nobody_elses(world):
 
 def test_an_erasure_leaves_nothing_of_the_person_in_any_store(world):
     ids = world["ids"]
+    answered, waiting = (message.id for message in world["stored"]["ana"])
+    with admin_session(world) as session:
+        session.execute(
+            update(ConversationMessage)
+            .where(ConversationMessage.id == answered)
+            .values(status=InboxStatus.PROCESSED.value)
+        )
     with admin_session(world) as session:
         admin = team.admin_actor(session, "acme", "rita@acme.example")
         receipt = erase_person(session, admin, ANA["email"])
+    with admin_session(world) as session:
+        statuses = {
+            row.id: (row.status, row.error)
+            for row in session.execute(select(ConversationMessage)).scalars()
+        }
+    # What was answered stays answered (the counts stay true); what waited is not processed.
+    assert statuses[answered] == ("processed", None)
+    assert statuses[waiting] == ("failed", "erased before it was processed")
     assert receipt["conversation_messages"] == 2 and receipt["outbound_messages"] == 2
     assert receipt["tracker_store"] == 2 and receipt["channel_identities"] == 2
     assert receipt["report_files"] == 1 and receipt["email_outbox"] == 1
