@@ -247,11 +247,12 @@ class Inbox:
     def relink(self, stored: StoredMessage) -> StoredMessage:
         """``stored`` linked to the user its sender is linked to now, if any (the row too)."""
         message = stored.message
-        with self.engine.begin() as connection:
+        with self.factory.kw["bind"].connect() as connection:  # a read: no write lock
             found = self._senders({(message.channel, message.address)}, connection)
-            if not found:
-                return stored
-            ((user, company),) = found.values()
+        if not found:
+            return stored
+        ((user, company),) = found.values()
+        with self.engine.begin() as connection:
             connection.execute(
                 update(ConversationMessage.__table__)
                 .where(ConversationMessage.id == stored.id)

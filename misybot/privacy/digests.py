@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 from misybot.enums import Channel
 from misybot.settings import get_settings
@@ -14,6 +15,11 @@ def provider_id_digest(channel: Channel | str, provider_message_id: str | None) 
     if not provider_message_id:
         return None
     kind = channel.value if isinstance(channel, Channel) else str(channel)
-    key = hmac.new(get_settings().signing_key, b"misybot erased message ids", hashlib.sha256)
     signed = f"{kind}\x00{provider_message_id}".encode("utf-8", "surrogatepass")
-    return hmac.new(key.digest(), signed, hashlib.sha256).hexdigest()
+    return hmac.new(_key(get_settings().signing_key), signed, hashlib.sha256).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _key(signing_key: bytes) -> bytes:
+    """This purpose's key, derived once from the installation's (every message is hashed)."""
+    return hmac.new(signing_key, b"misybot erased message ids", hashlib.sha256).digest()
