@@ -9,13 +9,20 @@ command's subject never leaks into the next.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import PurePath
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.orchestration import command_text, control, payload_command, run_command
+from actions.orchestration import (
+    command_text,
+    control,
+    payload_command,
+    run_command,
+    send_report_files,
+)
 from actions.people import db, identify, profile_events
 from misybot.agents.reports import get_report
 from misybot.commands import BY_INTENT, COMMANDS, TOPICS, help_lines
@@ -213,9 +220,12 @@ class ActionShareReport(RegisteredUserAction):
             report_type=report.report_type.value,
             start=report.start_date.isoformat(),
             end=report.end_date.isoformat(),
-            csv_path=report.file_path,
-            chart_path=report.chart_path or "none",
+            csv_file=PurePath(report.file_path or "none").name,
+            chart_file=PurePath(report.chart_path).name if report.chart_path else "none",
         )
+        if report.file_path:
+            variables = {"report_id": report.id, "chart_path": report.chart_path or "none"}
+            send_report_files(dispatcher, variables, sender.actor.company_id)
         return []
 
 

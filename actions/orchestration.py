@@ -20,6 +20,8 @@ from misybot.commands import BY_INTENT, reply_to
 from misybot.enums import ExecutionStatus
 from misybot.errors import MisybotError
 from misybot.identity import Sender
+from misybot.links import report_links
+from misybot.notify.phrases import every_run
 from misybot.orchestrator import submit
 from misybot.orchestrator.queue import ExecutionView
 from misybot.permissions import PermissionDenied
@@ -117,7 +119,7 @@ async def run_command(
             execution_id=execution_id,
         )
         return []
-    return render(dispatcher, view)
+    return render(dispatcher, view, sender.actor.company_id)
 
 
 async def control(
@@ -142,7 +144,8 @@ async def control(
         if command == "stop_agent":
             return submit.stop_agent(session, actor, agent_type)
         if command == "run_agent":
-            return submit.start_recurring(session, actor, agent_type, context, interval)
+            notify = "always" if every_run(context["text"]) else "new"
+            return submit.start_recurring(session, actor, agent_type, context, interval, notify)
         return submit.agent_status(session, actor)
 
     try:
@@ -204,9 +207,13 @@ def every(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
-def render(dispatcher: CollectingDispatcher, view: ExecutionView) -> list[EventType]:
-    """The reply for a finished execution, whether inline or pushed later; returns the slot
-    events that make its advertised follow-ups work (LEARN's topic, "yes" to a suggestion)."""
+def render(
+    dispatcher: CollectingDispatcher, view: ExecutionView, company_id: int | None = None
+) -> list[EventType]:
+    """The reply for a finished execution, whether inline or pushed later, with a report's
+    files as links the channel sends as media (``company_id``'s, signed and expiring); returns
+    the slot events that make its advertised follow-ups work (LEARN's topic, "yes" to a
+    suggestion)."""
     command = view.context.get("command") or view.agent_type
     words = command.replace("_", " ")
     if view.status == ExecutionStatus.FAILED:
@@ -223,9 +230,13 @@ def render(dispatcher: CollectingDispatcher, view: ExecutionView) -> list[EventT
             response="utter_agent_cancelled", command=words, execution_id=view.id
         )
         return []
-    key = command if command in BY_INTENT else view.agent_type
+    # A recurring run's context says "run_agent" (what started it): its agent's reply answers.
+    answering = BY_INTENT.get(command)
+    key = command if answering is not None and answering.reply is not None else view.agent_type
     reply = reply_to(key, view.result or {})
     utter(dispatcher, reply)
+    if reply.response == "utter_report_ready" and company_id is not None:
+        send_report_files(dispatcher, reply.variables, company_id)
     spec = BY_INTENT.get(key)
     events: list[EventType] = [SlotSet("topic", spec.topic if spec else "alerts")]
     # "yes" picks the first "did you mean" suggestion; anything else forgets it.
@@ -264,7 +275,19 @@ class ActionDeliverAgentResult(Action):
         ):
             dispatcher.utter_message(response="utter_agent_result_unknown", execution_id=raw)
             return []
-        return render(dispatcher, view)
+        return render(dispatcher, view, sender.actor.company_id)
+
+
+def send_report_files(
+    dispatcher: CollectingDispatcher, variables: dict[str, Any], company_id: int
+) -> None:
+    """The report's chart as an image and its CSV as a document, by signed links."""
+    links = report_links(
+        int(variables["report_id"]), company_id, variables.get("chart_path") not in (None, "none")
+    )
+    if "png" in links:
+        dispatcher.utter_message(image=links["png"])
+    dispatcher.utter_message(attachment=links["csv"])
 
 
 def payload_command(payload: str | None) -> tuple[str, dict[str, Any]] | None:

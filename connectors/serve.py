@@ -5,8 +5,9 @@ without a token or a JWT secret, the installation's token is added (``MISYBOT_RA
 the generated one: ``misybot secrets show rasa-api-token``). It is added in-process, so it never
 shows in the process list. Workers push results with the same token.
 
-Two things are added to Rasa's server: ``GET /health`` (``connectors.health``: the database, a
-worker's heartbeat, the inbox backlog; 503 when one fails) and, with ``--reuse-port``, a
+Three things are added to Rasa's server: ``GET /health`` (``connectors.health``: the database, a
+worker's heartbeat, the inbox backlog; 503 when one fails), ``GET /files/<token>/<name>``
+(``connectors.files``: report files behind signed, expiring links) and, with ``--reuse-port``, a
 listening socket with ``SO_REUSEPORT``, so that several replicas listen on one port and the
 kernel spreads new connections over them (``make run REPLICAS=2``). The replicas coordinate
 through the database (per-sender inbox locks, the tracker and lock stores of ``endpoints.yml``),
@@ -71,6 +72,7 @@ def extend_rasa_server(reuse_port: bool = False) -> None:
     import rasa.core.run as rasa_run
     from sanic import Sanic
 
+    from connectors.files import add_file_route
     from connectors.health import add_health_route
 
     configure_app = rasa_run.configure_app
@@ -78,6 +80,7 @@ def extend_rasa_server(reuse_port: bool = False) -> None:
     def configure(*args, **kwargs):
         app = configure_app(*args, **kwargs)
         add_health_route(app)
+        add_file_route(app)
         return app
 
     rasa_run.configure_app = configure

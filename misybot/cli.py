@@ -283,7 +283,7 @@ def _company_create(args: argparse.Namespace) -> int:
         if session.execute(select(Company).where(Company.slug == args.slug)).first():
             print(f"company {args.slug!r} already exists")
             return EXIT_FAILED
-        company = Company(slug=args.slug, name=args.name)
+        company = Company(slug=args.slug, name=args.name, timezone=args.timezone)
         session.add(company)
         session.flush()
         for entry in args.location:
@@ -301,6 +301,42 @@ def _company_create(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _run_in_session(work)
+
+
+def _company_update(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from misybot.db.models import Company
+
+    def work(session: Session) -> int:
+        company = session.execute(
+            select(Company).where(Company.slug == args.slug)
+        ).scalar_one_or_none()
+        if company is None:
+            print(f"no company {args.slug!r}")
+            return EXIT_FAILED
+        company.timezone = args.timezone
+        # Digests keep their local time: the next one moves to that time in the new zone.
+        from misybot.notify.subscriptions import follow_timezone
+
+        moved = follow_timezone(session, company.id)
+        print(f"company {args.slug!r}: time zone {args.timezone} ({moved} digest(s) moved)")
+        return EXIT_OK
+
+    return _run_in_session(work)
+
+
+def _zone_name(value: str) -> str:
+    """An IANA time zone name argparse accepts ("Europe/Lisbon"), else a clear error."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {value!r} (e.g. Europe/Lisbon)"
+        ) from error
+    return value
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -537,7 +573,14 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--location", action="append", default=[], metavar="NAME[:CODE]", help="repeatable"
     )
+    create.add_argument(
+        "--timezone", type=_zone_name, default="UTC", help="IANA zone: a digest at 7 is 07:00 here"
+    )
     create.set_defaults(handler=_company_create)
+    update = company_commands.add_parser("update", help="change a company's time zone")
+    update.add_argument("slug")
+    update.add_argument("--timezone", type=_zone_name, required=True)
+    update.set_defaults(handler=_company_update)
 
     importer = commands.add_parser("import", help="import a CSV file (all rows or nothing)")
     importer.add_argument("kind", choices=("products", "stock", "suppliers", "users"))

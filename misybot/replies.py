@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any
 
 STATUS_MARK = {"ok": "✅", "below_reorder_point": "⚠️", "out_of_stock": "🔴", "overstock": "📦"}
@@ -327,6 +328,9 @@ def report_reply(r: Mapping[str, Any]) -> Reply:
         "rows": r["row_count"],
         "csv_path": r["csv_path"],
         "chart_path": r.get("chart_path") or "none",
+        # What a reply shows: the files' names (they follow as media, or as attachments).
+        "csv_file": PurePath(r["csv_path"]).name,
+        "chart_file": PurePath(r["chart_path"]).name if r.get("chart_path") else "none",
         "summary_lines": bullets(f"{words(k)}: {v}" for k, v in shown),
         "headline": f"{words(shown[0][0])}: {shown[0][1]}" if shown else f"{r['row_count']} rows",
         "kv_summary": kv((k.upper(), v) for k, v in shown),
@@ -623,3 +627,26 @@ _REFUSALS: dict[str, Callable[[str, Mapping[str, Any]], Reply]] = {
     "conflict": _conflict,
     "permission_denied": _denied,
 }
+
+
+# ------------------------------------------------------------------------------ pushed alerts
+def alert_push_reply(alert: Mapping[str, Any]) -> Reply:
+    """A new alert pushed to a subscriber, with Ack / Resolve to act on it from the chat."""
+    where = " · ".join(str(alert[k]) for k in ("sku", "location", "supplier") if alert.get(k))
+    variables = {
+        "alert_id": alert["id"],
+        "severity": alert["severity"],
+        "severity_code": str(alert["severity"]).upper(),
+        "mark": SEVERITY_MARK.get(alert["severity"], "•"),
+        "title": alert["title"],
+        "message": alert["message"],
+        "where": where or "-",
+        "category": words(alert["category"]),
+        "category_code": str(alert["category"]).upper(),
+        "timestamp": now_iso(),
+    }
+    buttons = [
+        {"title": "Ack", "payload": f'/acknowledge_alert{{"alert_id": "{alert["id"]}"}}'},
+        {"title": "Resolve", "payload": f'/resolve_alert{{"alert_id": "{alert["id"]}"}}'},
+    ]
+    return Reply("utter_alert_pushed", variables, buttons)

@@ -90,6 +90,10 @@ class Settings:
     default_country_code: str | None = None
     invitation_hours: float = 24.0
     retention_days: int | None = None
+    # Report links (misybot.links): the base URL phones reach this server at (the Rasa server's
+    # own address when not set: links work on this machine only) and how long a link works.
+    public_url: str = DEFAULT_RASA_URL
+    link_hours: float = 24.0
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -123,6 +127,10 @@ class Settings:
             or None,
             invitation_hours=float(env.get("MISYBOT_INVITATION_HOURS") or 24.0),
             retention_days=_positive(env.get("MISYBOT_RETENTION_DAYS"), "MISYBOT_RETENTION_DAYS"),
+            public_url=(
+                env.get("MISYBOT_PUBLIC_URL") or env.get("MISYBOT_RASA_URL") or DEFAULT_RASA_URL
+            ).rstrip("/"),
+            link_hours=float(env.get("MISYBOT_LINK_HOURS") or 24.0),
         )
 
     @property

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from testkit.mail import SmtpServer
 from testkit.payloads import every_channel_credentials
-from testkit.processes import RasaProcess, action_server, worker_process
+from testkit.processes import RasaProcess, action_server, free_port, worker_process
 from testkit.standins import GraphStandIn, TwilioStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,10 +74,14 @@ def every_channel_stack(
         # Results are asserted, not "working on it": a loaded machine may be slow.
         actions_env = {**os.environ, **env, "MISYBOT_INLINE_DEADLINE_S": "30"}
         action_url = resources.enter_context(action_server(actions_env))
-        resources.enter_context(worker_process({**os.environ, **env}, cwd=ROOT))
+        # The worker pushes results and notifications to this stack's Rasa server.
+        port = free_port()
+        worker_env = {**os.environ, "MISYBOT_RASA_URL": f"http://127.0.0.1:{port}", **env}
+        resources.enter_context(worker_process(worker_env, cwd=ROOT))
         database = {k: v for k, v in env.items() if k in ("MISYBOT_DATABASE_URL", "PGOPTIONS")}
         rasa = RasaProcess(
             root=ROOT,
+            port=port,
             workdir=workdir,
             model=model,
             action_url=action_url,

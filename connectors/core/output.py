@@ -40,6 +40,12 @@ class InboxOutput(OutputChannel):
         self.already_sent: collections.deque[str] = collections.deque()
         self._response: str | None = None  # the key of the response being sent
 
+    def outside_window(self) -> str | None:
+        """What this transport can send past its channel's 24-hour window: "template",
+        "tag" (Messenger's, within 7 days) or None (published when the channel starts, for
+        ``misybot.people.reach.route``)."""
+        return None
+
     def provider_address(self, address: str) -> str:
         """How the provider spells the recipient whose identity is ``address``."""
         return address

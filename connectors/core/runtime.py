@@ -58,6 +58,7 @@ from misybot.db.locks import LOCK_THREADS, NamedLocks
 from misybot.enums import Channel, InboxStatus
 from misybot.identity import METADATA_KEY, VerifiedSender, person_conversation
 from misybot.people.invitations import Outcome, code_in, code_mail, link_request_in
+from misybot.people.reach import publish_reach
 from misybot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ class ChannelRuntime:
         what is alive keeps full garbage collections from stalling every turn.
         """
         self.on_new_message = on_new_message
+        await asyncio.to_thread(self._publish_reach)
         tune_interpreter(freeze=True)
         senders = await self._sweep()
         if senders:
@@ -158,6 +160,18 @@ class ChannelRuntime:
         if self.retry_poll_s > 0 and self._poller is None:
             self._poller = self.turn_loop.submit(self._poll())
         return senders
+
+    def _publish_reach(self) -> None:
+        """Say what this transport can send outside its window (where pushes may go)."""
+        output = self.output_factory(None)
+        channel = getattr(output, "identity_channel", None)
+        if channel is None:
+            return
+        try:
+            with self.inbox.factory.begin() as session:
+                publish_reach(session, self.transport, channel, output.outside_window())
+        except Exception as error:  # noqa: BLE001 - advisory: the channel serves without it
+            logger.warning("channel.reach_unpublished transport=%s error=%s", self.transport, error)
 
     def stop(self) -> None:
         """Stop looking for unprocessed messages (turns under way end with the process)."""

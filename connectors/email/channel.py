@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +26,7 @@ from sanic.response import HTTPResponse
 
 from connectors.core import notices
 from connectors.core.inbox import Inbox, StoredMessage, is_outage
+from connectors.core.media import report_file
 from connectors.core.messages import InboundMessage
 from connectors.core.output import InboxOutput
 from connectors.core.runtime import ChannelRuntime
@@ -205,10 +207,24 @@ class EmailOutput(InboxOutput):
         self._add(recipient_id, text)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        if await self._attach_link(recipient_id, image):
+            return
         self._add(recipient_id, f"[{image}]({image})")
 
+    async def _attach_link(self, recipient_id: str, url: str) -> bool:
+        """One of our report links becomes the file itself, attached (mail takes files)."""
+        found = await report_file(url)
+        if found is None:
+            return False
+        self.files.append(os.path.relpath(found.path))  # checked like a path a reply names
+        self._add(recipient_id, "")
+        return True
+
     async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
-        """A report file's path is attached (when it is the user's company's); else shown."""
+        """A report file (its link or its path) is attached when it is the user's company's;
+        anything else is shown."""
+        if await self._attach_link(recipient_id, attachment.strip()):
+            return
         if attachment.strip().endswith((".csv", ".png")) and "\n" not in attachment.strip():
             self.files.append(attachment.strip())
             self._add(recipient_id, "")

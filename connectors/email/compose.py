@@ -68,12 +68,15 @@ def mention_attachments(text: str, files: Iterable[Path], reports_dir: Path) -> 
     """The reply with attached files' paths replaced by "<name> (attached)"."""
     root = reports_dir.resolve()
     attached = set(files)
+    names = {path.name for path in attached}
 
     def replace(match: re.Match) -> str:
         path = Path(match.group(1))
         resolved = (path if path.is_absolute() else Path.cwd() / path).resolve()
         if resolved in attached and resolved.is_relative_to(root):
             return f"{resolved.name} (attached)"
+        if len(path.parts) == 1 and path.name in names:  # a reply that names the file only
+            return f"{path.name} (attached)"
         return match.group(0)
 
     return _REPORT_FILE.sub(replace, text)

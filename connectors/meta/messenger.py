@@ -10,6 +10,7 @@ from typing import Any
 
 from connectors.core.formatting import markdown_to_plain, numbered_options, split_text, utf8_length
 from connectors.core.inbox import StoredMessage
+from connectors.core.media import IMAGE, INSTAGRAM, LINK, MESSENGER, how_to_send, link_text
 from connectors.core.messages import GeoLocation, InboundMessage, Media
 from connectors.core.options import OFFERED
 from connectors.core.sanitize import (
@@ -39,7 +40,6 @@ ATTACHMENT_TYPES = {
     "audio": "audio/*",
     "file": "application/octet-stream",
 }
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 
 
 def parse_messaging(
@@ -179,6 +179,7 @@ class MessengerOutput(GraphOutput):
     text_limit = 2000  # the Send API's; also how much of an inbound text is read
     measure: Callable[[str], int] = staticmethod(len)
     url_button_template = True
+    media_limits = MESSENGER
 
     @classmethod
     def name(cls) -> str:
@@ -187,6 +188,9 @@ class MessengerOutput(GraphOutput):
     @property
     def messages_url(self) -> str:
         return f"{self.config.base_url}/{self.config.send_node}/messages"
+
+    def outside_window(self) -> str | None:
+        return "tag" if self.config.outside_window_tag else None
 
     async def _envelope(self, recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:
         envelope: dict[str, Any] = {
@@ -260,6 +264,9 @@ class MessengerOutput(GraphOutput):
         )
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self.send_attachment(recipient_id, image)
+
+    async def _send_image(self, recipient_id: str, image: str) -> None:
         await self._send(
             recipient_id,
             {"attachment": {"type": "image", "payload": {"url": image, "is_reusable": False}}},
@@ -270,8 +277,12 @@ class MessengerOutput(GraphOutput):
     async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
         if not attachment.startswith(("http://", "https://")):
             await self.send_text_message(recipient_id, attachment)
-        elif attachment.lower().split("?")[0].endswith(IMAGE_SUFFIXES):
-            await self.send_image_url(recipient_id, attachment)
+            return
+        kind, found = await how_to_send(attachment, self.media_limits)
+        if kind == IMAGE:
+            await self._send_image(recipient_id, attachment)
+        elif kind == LINK:
+            await self.send_text_message(recipient_id, link_text(attachment, found))
         else:
             await self._send(
                 recipient_id,
@@ -298,6 +309,7 @@ class InstagramOutput(MessengerOutput):
     channel = Channel.INSTAGRAM
     text_limit = 999  # "less than 1000 bytes"
     measure = staticmethod(utf8_length)
+    media_limits = INSTAGRAM
     url_button_template = False
 
     @classmethod

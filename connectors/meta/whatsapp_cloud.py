@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors.core.formatting import markdown_to_whatsapp, numbered_options, split_text
 from connectors.core.inbox import StoredMessage
+from connectors.core.media import DOCUMENT, IMAGE, WHATSAPP_CLOUD, how_to_send, link_text
 from connectors.core.messages import GeoLocation, InboundMessage, Media
 from connectors.core.sanitize import (
     MAX_NAME_CHARS,
@@ -44,7 +45,6 @@ MAX_REPLY_BUTTONS, MAX_BUTTON_TITLE, MAX_BUTTON_ID = 3, 20, 256
 MAX_LIST_ROWS, MAX_ROW_TITLE, MAX_ROW_ID = 10, 24, 200
 MAX_TEMPLATE_PARAMETER = 1024
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _TEMPLATE_SPACE = re.compile(r"\s+")
 
 
@@ -219,6 +219,9 @@ class WhatsAppCloudOutput(GraphOutput):
     def messages_url(self) -> str:
         return f"{self.config.base_url}/{self.config.account_id}/messages"
 
+    def outside_window(self) -> str | None:
+        return "template" if (self.config.templates.get("default") or {}).get("name") else None
+
     def address(self, recipient_id: str) -> str:
         return f"+{recipient_id.removeprefix('+')}"  # stored as +E.164, like Twilio's WhatsApp
 
@@ -306,18 +309,33 @@ class WhatsAppCloudOutput(GraphOutput):
         )
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
-        await self._send_media(recipient_id, "image", {"link": image}, image)
+        await self.send_attachment(recipient_id, image)
 
     async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
         if not attachment.startswith(("http://", "https://")):
-            await self.send_text_message(recipient_id, attachment, **kwargs)
-        elif attachment.lower().split("?")[0].endswith(IMAGE_SUFFIXES):
-            await self.send_image_url(recipient_id, attachment)
-        else:
-            filename = attachment.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+            await self.send_text_message(
+                recipient_id, attachment, utter_action=kwargs.get("utter_action")
+            )
+            return
+        kind, found = await how_to_send(attachment, WHATSAPP_CLOUD)
+        if not await self.inside_session_window(recipient_id):
+            # Outside the 24-hour window only a template goes: the link rides in its text.
+            await self.send_text_message(
+                recipient_id, link_text(attachment, found), utter_action=kwargs.get("utter_action")
+            )
+        elif kind == IMAGE:
+            await self._send_media(recipient_id, "image", {"link": attachment}, attachment)
+        elif kind == DOCUMENT:
+            filename = (
+                found.name
+                if found is not None
+                else attachment.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+            )
             await self._send_media(
                 recipient_id, "document", {"link": attachment, "filename": filename}, attachment
             )
+        else:
+            await self.send_text_message(recipient_id, link_text(attachment, found))
 
     async def _send_media(self, recipient_id: str, kind: str, content: dict, link: str) -> None:
         await self.deliver(

@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 
 from connectors.core.formatting import markdown_to_whatsapp, split_text
 from connectors.core.inbox import Inbox, OutboundRecord, StoredMessage, is_outage
+from connectors.core.media import LINK, TWILIO_WHATSAPP, how_to_send, link_text
 from connectors.core.output import InboxOutput
 from connectors.core.runtime import ChannelRuntime
 from connectors.core.sanitize import (
@@ -71,18 +72,26 @@ class TwilioWhatsAppOutput(InboxOutput):
         self.config = config
         self.http = sender
 
+    def outside_window(self) -> str | None:
+        return "template" if self.config.template_content_sid else None
+
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         for chunk in split_text(markdown_to_whatsapp(text), MAX_BODY_CHARS):
             await self._send(recipient_id, body=chunk)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
-        await self._send(recipient_id, body="", media=[image])
+        await self.send_attachment(recipient_id, image)
 
     async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
-        if attachment.startswith(("http://", "https://")):
-            await self._send(recipient_id, body="", media=[attachment])
-        else:
+        if not attachment.startswith(("http://", "https://")):
             await self.send_text_message(recipient_id, attachment)
+            return
+        kind, found = await how_to_send(attachment, TWILIO_WHATSAPP)
+        if kind == LINK or await self._outside_session_window(_whatsapp_address(recipient_id)):
+            # Outside the 24-hour window only a template goes: the link rides in its text.
+            await self.send_text_message(recipient_id, link_text(attachment, found))
+        else:
+            await self._send(recipient_id, body="", media=[attachment])
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any

@@ -94,6 +94,8 @@ class Company(Base):
     id = Column(Integer, primary_key=True)
     slug = Column(String(64), nullable=False, unique=True)
     name = Column(String(200), nullable=False)
+    # The IANA zone its people live in: a digest "at 7" is 07:00 here.
+    timezone = Column(String(64), nullable=False, default="UTC", server_default="UTC")
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
 
 
@@ -117,6 +119,10 @@ class User(Base):
     phone = Column(String(32))
     active = Column(Boolean, nullable=False, default=True)
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    # Quiet hours, in minutes after local midnight (company zone): nothing is pushed to them
+    # from ``quiet_from`` until ``quiet_until`` (which may be the next morning). None: none.
+    quiet_from = Column(Integer)
+    quiet_until = Column(Integer)
 
 
 class ChannelIdentity(Base):
@@ -467,6 +473,8 @@ class AgentSchedule(Base):
     next_run_at = Column(UTCDateTime, nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
     stopped_at = Column(UTCDateTime)
+    # Who hears about each run: "new" (only when it found something), "always", "never".
+    notify = Column(String(8), nullable=False, default="new", server_default="new")
 
 
 class ConversationMessage(Base):
@@ -479,6 +487,8 @@ class ConversationMessage(Base):
         Index("ix_conversation_messages_company_received", "company_id", "received_at"),
         Index("ix_conversation_messages_sender", "channel", "sender_address"),
         Index("ix_conversation_messages_status", "status", "id"),
+        # A person's latest message (where to reach them; whether they wrote since)
+        Index("ix_conversation_messages_user_received", "user_id", "received_at"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -744,3 +754,73 @@ class RetentionMark(Base):
 
     name = Column(String(64), primary_key=True)
     last_id = Column(BigInteger, nullable=False)
+
+
+class Subscription(Base):
+    """What a person asked to be told without asking: new alerts of at least ``min_severity``
+    (``alerts``) or the daily digest at ``at_minute`` local time (``digest``, next at
+    ``next_at``)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "kind"),
+        Index("ix_subscriptions_due", "kind", "next_at"),
+        Index("ix_subscriptions_company_kind", "company_id", "kind"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    user_id = Column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind = Column(String(16), nullable=False)
+    min_severity = Column(_enum(AlertSeverity, "subscription_severity"))
+    at_minute = Column(Integer)
+    next_at = Column(UTCDateTime)
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class Notification(Base):
+    """One thing to push to one person: a finished execution they did not ask for just now (a
+    recurring run, their digest) or a new alert. Pushed once; held while no channel can carry
+    it, until they write."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("user_id", "execution_id"),
+        UniqueConstraint("user_id", "alert_id"),
+        Index("ix_notifications_due", "status", "available_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    user_id = Column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind = Column(String(16), nullable=False)  # "result" | "alert"
+    execution_id = Column(
+        Integer, ForeignKey("agent_executions.id", ondelete="CASCADE"), index=True
+    )
+    alert_id = Column(Integer, ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    # pending → sent; held (no channel can carry it now: until they write); failed (gave up)
+    status = Column(String(16), nullable=False, default="pending")
+    attempts = Column(Integer, nullable=False, default=0)
+    available_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    lease_owner = Column(String(128))
+    lease_expires_at = Column(UTCDateTime)
+    channel = Column(String(32))  # the transport it went out on
+    note = Column(String(255))  # why it waits, or what failed last
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+    sent_at = Column(UTCDateTime)
+
+
+class ChannelReach(Base):
+    """What a running transport can send outside its channel's 24-hour window (an approved
+    template, a message tag, or nothing): its connector says so when it starts."""
+
+    __tablename__ = "channel_reach"
+
+    transport = Column(String(32), primary_key=True)
+    channel = Column(_enum(Channel, "reach_channel"), nullable=False)
+    outside_window = Column(String(16))  # "template" | "tag" | None
+    updated_at = Column(UTCDateTime, nullable=False, default=utc_now)

@@ -100,9 +100,10 @@ def start_recurring(
     agent_type: str,
     context: dict[str, Any],
     interval_s: int | None = None,
+    notify: str = "new",
 ) -> tuple[int, Submitted]:
     """Run ``agent_type`` now and then every ``interval_s`` (default: the configured interval)
-    until stopped (persisted)."""
+    until stopped (persisted); each run's result is pushed to the person per ``notify``."""
     from datetime import timedelta
 
     from misybot.db.types import utc_now
@@ -117,8 +118,9 @@ def start_recurring(
         interval_s=interval,
         context={**context, "role": actor.role.value},
         first_run_at=utc_now() + timedelta(seconds=interval),
+        notify=notify,
     )
-    first = submit(session, actor, agent_type, context)
+    first = submit(session, actor, agent_type, queue.run_context(row))
     queue_row = queue.get_execution(session, first.execution_id)
     queue_row.schedule_id = row.id
     return row.id, first

@@ -28,8 +28,16 @@ from misybot.db.models import Company, User
 from misybot.db.types import utc_now
 from misybot.enums import Role
 from misybot.errors import MisybotError
+from misybot.identity import person_conversation
+from misybot.notify import outbox, subscriptions, watch
+from misybot.notify.times import quiet_until, zone
 from misybot.orchestrator import heartbeats, queue, wakeup
-from misybot.orchestrator.delivery import DeliveryError, push_result
+from misybot.orchestrator.delivery import (
+    NOTIFICATION_INTENT,
+    DeliveryError,
+    push_result,
+    trigger,
+)
 from misybot.orchestrator.registry import (
     AgentSpec,
     Cancelled,
@@ -37,7 +45,7 @@ from misybot.orchestrator.registry import (
     TransientError,
     default_registry,
 )
-from misybot.people.reach import delivery_channel
+from misybot.people.reach import delivery_channel, route
 from misybot.permissions import PermissionDenied
 from misybot.privacy.retention import apply_retention
 from misybot.settings import Settings, get_settings
@@ -110,6 +118,7 @@ class Worker:
         # Agents and DB calls run here; sized so lease renewals never wait behind agents.
         self.pool = ThreadPoolExecutor(self.concurrency + 4, thread_name_prefix="misybot-worker")
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._running: set[asyncio.Task] = set()
         self._runs: dict[int, RunContext] = {}  # the executions whose leases this worker holds
         # Whether a claim may find something: not after one came back short, until a NOTIFY,
@@ -123,6 +132,9 @@ class Worker:
         self._delivery_wanted = False
         self._next_due = None
         self._delivery_task: asyncio.Task | None = None
+        self._notify_wanted = False
+        self._notify_task: asyncio.Task | None = None
+        self.notifications_pushed = 0  # observable progress
 
     # ------------------------------------------------------------------------- plumbing
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -226,6 +238,7 @@ class Worker:
         """Work until ``stop`` is set; running executions are finished (or left to their lease)."""
         stop = stop or asyncio.Event()
         self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         stop_waiter = asyncio.ensure_future(stop.wait())
         stop_waiter.add_done_callback(lambda _: self._wakeup())
         logger.info("worker.started id=%s concurrency=%d", self.worker_id, self.concurrency)
@@ -277,8 +290,9 @@ class Worker:
             retention.cancel()
             await asyncio.gather(beating, retention, return_exceptions=True)
             await self._stop_beating()
-            if self._delivery_task is not None:
-                await asyncio.gather(self._delivery_task, return_exceptions=True)
+            for task in (self._delivery_task, self._notify_task):
+                if task is not None:
+                    await asyncio.gather(task, return_exceptions=True)
         self.pool.shutdown(wait=False)
         logger.info("worker.stopped id=%s", self.worker_id)
 
@@ -303,9 +317,9 @@ class Worker:
             self._next_due = moment
 
     async def _housekeeping(self) -> None:
-        """Every second, one read: enqueue the recurring runs that are due, push results whose
-        (re)try is due, and note when a claim may next find something — which also catches
-        work a missed wake-up would otherwise leave waiting."""
+        """Every second, one read: enqueue the recurring runs and digests that are due, push
+        results and notifications whose (re)try is due, and note when a claim may next find
+        something — which also catches work a missed wake-up would otherwise leave waiting."""
         try:
             attempts = self.settings.delivery_attempts
             due = await self._db(self._read, queue.due_times, attempts)
@@ -320,11 +334,33 @@ class Worker:
                 if created:
                     logger.info("worker.scheduled executions=%s", created)
                 due = await self._db(self._read, queue.due_times, attempts)
+            if due.digest is not None and due.digest <= now:
+                digests = await self._db(
+                    self._tx,
+                    subscriptions.enqueue_due_digests,
+                    self.settings.priorities,
+                    self.settings.max_attempts,
+                )
+                if digests:
+                    logger.info("worker.digests executions=%s", digests)
+                due = await self._db(self._read, queue.due_times, attempts)
             self._next_due = due.next_claim
             if self._next_due is not None and self._next_due <= now:
                 self._look = True
             if self.deliver and due.delivery is not None and due.delivery <= now:
                 self._kick_delivery()  # retries of pushes that failed earlier
+            if (
+                (
+                    self.deliver
+                    and due.held is not None
+                    and await self._db(self._read, outbox.releasable)
+                    and await self._db(self._tx, outbox.release_held)
+                )
+                or self.deliver
+                and due.notification is not None
+                and due.notification <= now
+            ):
+                self._kick_notify()
             self.housekeeping_rounds += 1
         except (OperationalError, DBAPIError) as error:
             logger.warning("worker.housekeeping_failed error=%s", error)
@@ -403,10 +439,28 @@ class Worker:
         await self._finished(job, outcome)
 
     async def _finished(self, job: queue.Job, outcome: str) -> None:
+        if outcome == "failed":  # a recurring run that failed is news to whom it reports to
+            try:
+                if await self._db(self._tx, self._failure_news, job):
+                    self._kick_notify()
+            except (OperationalError, DBAPIError) as error:
+                logger.warning("worker.notify_failed id=%s error=%s", job.id, error)
         if self.on_finished is not None:
             self.on_finished(job.id, outcome)
         if outcome in ("succeeded", "failed", "cancelled") and self.deliver:
             self._kick_delivery()
+
+    @staticmethod
+    def _failure_news(session: Session, job: queue.Job) -> int | None:
+        return outbox.on_finished(
+            session,
+            execution_id=job.id,
+            company_id=job.company_id,
+            user_id=job.user_id,
+            agent_type=job.agent_type,
+            context=job.context,
+            result=None,
+        )
 
     def _kick_delivery(self) -> None:
         """Push finished results soon; one sweep at a time, bursts coalesced into one."""
@@ -477,7 +531,20 @@ class Worker:
             if not queue.complete(session, job.id, self.worker_id, result):
                 session.rollback()
                 return "lost", "lease lost"
+            # In the same transaction: what the result sets off (pushes, alerts, a scan).
+            news = watch.after_success(
+                session,
+                execution_id=job.id,
+                company_id=job.company_id,
+                user_id=job.user_id,
+                agent_type=job.agent_type,
+                context=job.context,
+                result=result,
+                priorities=self.settings.priorities,
+            )
             session.commit()
+            if news:
+                self._wakeup_threadsafe(self._kick_notify)
             return "succeeded", None
         except Cancelled:
             session.rollback()
@@ -536,6 +603,70 @@ class Worker:
                 continue
             await self._db(self._tx, queue.delivery_done, execution.id)
             logger.info("worker.delivered id=%s sender=%s", execution.id, sender)
+
+    # ------------------------------------------------------------------------- notifications
+    def _wakeup_threadsafe(self, callback: Callable[[], None]) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(callback)
+
+    def _kick_notify(self) -> None:
+        """Push due notifications soon; one sweep at a time, bursts coalesced."""
+        if not self.deliver:
+            return
+        self._notify_wanted = True
+        if self._notify_task is None or self._notify_task.done():
+            self._notify_task = asyncio.create_task(self._notify_loop())
+
+    async def _notify_loop(self) -> None:
+        while self._notify_wanted:
+            self._notify_wanted = False
+            try:
+                while await self._notify_due():
+                    pass
+            except (OperationalError, DBAPIError) as error:
+                logger.warning("worker.notify_sweep_failed error=%s", error)
+
+    async def _notify_due(self) -> int:
+        """Push the notifications that are due: each on the channel that reaches the person now,
+        later when they are in quiet hours, held when nothing can carry it; how many it took."""
+        attempts = self.settings.delivery_attempts
+        due = await self._db(self._tx, outbox.claim, self.worker_id, 60.0)
+        for item in due:
+            now = utc_now()
+            ends = quiet_until(item.quiet_from, item.quiet_until, zone(item.timezone), now)
+            if ends is not None:
+                await self._db(self._tx, outbox.later, item.id, ends, "quiet hours")
+                continue
+            way = await self._db(self._read, route, item.user_id, now)
+            if way.transport is None:
+                await self._db(self._tx, outbox.hold, item.id, way.reason)
+                logger.info("worker.notification_held id=%s reason=%s", item.id, way.reason)
+                continue
+            try:
+                await trigger(
+                    self.http,
+                    self.settings.rasa_url,
+                    person_conversation(item.user_id),
+                    NOTIFICATION_INTENT,
+                    {"notification_id": str(item.id)},
+                    self.settings.api_token,
+                    output_channel=way.transport,
+                )
+            except DeliveryError as error:
+                if item.attempts >= attempts:
+                    await self._db(self._tx, outbox.give_up, item.id, str(error))
+                    logger.error("worker.notification_failed id=%s error=%s", item.id, error)
+                    continue
+                retry_at = now + timedelta(seconds=queue.backoff_s(item.attempts, 1.0, 60.0))
+                await self._db(self._tx, outbox.later, item.id, retry_at, str(error))
+                self._due_at(retry_at)
+                continue
+            await self._db(self._tx, outbox.sent, item.id, way.transport)
+            self.notifications_pushed += 1
+            logger.info(
+                "worker.notified id=%s kind=%s channel=%s", item.id, item.kind, way.transport
+            )
+        return len(due)
 
 
 def run_worker(engine: Engine, concurrency: int | None = None) -> None:

@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import pytest
 from agents_for_tests import Ledger, registry
-from aiohttp import web
 from sqlalchemy import func, select, text
 
 from misybot.db.models import AgentExecution, AgentSchedule, Alert
@@ -27,6 +26,7 @@ from misybot.orchestrator import queue
 from misybot.orchestrator.worker import Worker
 from misybot.settings import Settings, get_settings
 from testkit.database import Builder, wrote
+from testkit.rasa_api import rasa_api
 from testkit.waiting import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -195,38 +195,10 @@ async def test_a_killed_worker_s_job_completes_after_its_lease_expires(
     assert row.attempts == 2 and row.result == {"attempt": 2}
 
 
-class FakeRasa:
-    """A local server speaking Rasa's trigger_intent API; records what it was asked."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.calls: list[dict] = []
-        self.failures = failures
-
-    async def trigger(self, request: web.Request) -> web.Response:
-        if self.failures:
-            self.failures -= 1
-            return web.json_response({"message": "busy"}, status=503)
-        self.calls.append(
-            {
-                "sender": request.match_info["sender"],
-                "query": dict(request.query),
-                "body": await request.json(),
-            }
-        )
-        return web.json_response({"tracker": {}, "messages": []})
-
-
 @pytest.fixture
-async def fake_rasa(unused_tcp_port):
-    rasa = FakeRasa(failures=1)
-    app = web.Application()
-    app.router.add_post("/conversations/{sender}/trigger_intent", rasa.trigger)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
-    rasa.url = f"http://127.0.0.1:{unused_tcp_port}"
-    yield rasa
-    await runner.cleanup()
+async def fake_rasa():
+    async with rasa_api(failures=1) as rasa:
+        yield rasa
 
 
 async def test_transient_errors_are_retried_then_fail_and_the_user_is_told(

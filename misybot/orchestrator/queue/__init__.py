@@ -31,7 +31,7 @@ from misybot.orchestrator.queue.jobs import (
     renew,
     retry_later,
 )
-from misybot.orchestrator.queue.schedules import enqueue_due_schedules, schedule
+from misybot.orchestrator.queue.schedules import enqueue_due_schedules, run_context, schedule
 from misybot.orchestrator.queue.views import (
     ExecutionView,
     active_executions,
@@ -68,6 +68,7 @@ __all__ = [
     "renew",
     "request_delivery",
     "retry_later",
+    "run_context",
     "schedule",
     "view",
 ]

@@ -1,6 +1,6 @@
 """When something next comes due without a new enqueue — a queued execution (a retry), an expiring
-lease, a recurring run, a result to push — read in one statement: an idle worker asks every
-second, so the question must cost next to nothing, on a table of any age."""
+lease, a recurring run, a result to push, a digest, a notification — read in one statement: an
+idle worker asks every second, so the question must cost next to nothing, on a table of any age."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, bindparam, func, not_, select
 
-from misybot.db.models import AgentSchedule
+from misybot.db.models import AgentSchedule, Notification, Subscription
 from misybot.enums import ExecutionStatus
 from misybot.orchestrator.queue.common import Database, _columns
 
@@ -41,6 +41,9 @@ _DUE = select(
         AWAITING_DELIVERY,
         _columns.delivery_attempts < bindparam("delivery_attempts"),
     ).label("delivery"),
+    _earliest(Subscription.next_at, Subscription.kind == "digest").label("digest"),
+    _earliest(Notification.available_at, Notification.status == "pending").label("notification"),
+    _earliest(Notification.available_at, Notification.status == "held").label("held"),
 )
 
 
@@ -52,6 +55,9 @@ class DueTimes:
     lease_expiry: datetime | None
     schedule: datetime | None
     delivery: datetime | None
+    digest: datetime | None  # a subscribed daily digest (misybot.notify)
+    notification: datetime | None  # something to push to a person unasked
+    held: datetime | None  # kept until its person writes
 
     @property
     def next_claim(self) -> datetime | None:

@@ -17,6 +17,8 @@ from misybot.orchestrator.queue.common import (
 )
 from misybot.orchestrator.queue.jobs import enqueue
 
+NOTIFY_KEY = "notify"  # misybot.notify.outbox reads it when the run finishes
+
 
 # ------------------------------------------------------------------------- recurring runs
 def schedule(
@@ -28,9 +30,13 @@ def schedule(
     context: dict[str, Any],
     user_id: int | None = None,
     first_run_at: datetime | None = None,
+    notify: str = "new",
 ) -> AgentSchedule:
-    """Run ``agent_type`` every ``interval_s`` seconds until cancelled (persisted)."""
+    """Run ``agent_type`` every ``interval_s`` seconds until cancelled (persisted); each run's
+    result is pushed to ``user_id`` per ``notify`` ("new": when it found something, "always",
+    "never")."""
     row = AgentSchedule(
+        notify=notify,
         company_id=company_id,
         user_id=user_id,
         agent_type=agent_type,
@@ -74,7 +80,7 @@ def enqueue_due_schedules(
                 company_id=row.company_id,
                 user_id=row.user_id,
                 agent_type=row.agent_type,
-                context=row.context,
+                context=run_context(row),
                 priority=priority_for(
                     row.agent_type, (row.context or {}).get("persona"), priorities
                 ),
@@ -83,3 +89,11 @@ def enqueue_due_schedules(
             )
         )
     return created
+
+
+def run_context(row: AgentSchedule) -> dict[str, Any]:
+    """A run's context: the schedule's, plus whom its result is pushed to (its user, if any)."""
+    context = dict(row.context or {})
+    if row.user_id is not None:
+        context[NOTIFY_KEY] = row.notify or "new"
+    return context
