@@ -21,3 +21,18 @@ async def wait_until(
         if result or time.monotonic() >= deadline:
             return result
         await asyncio.sleep(interval)
+
+
+async def run_until(workers, done: Callable[[], object], timeout: float = 30.0) -> None:
+    """Run orchestrator ``workers`` (``misybot.orchestrator.worker.Worker``) until ``done()``
+    holds (asked in a thread: it may read the database), or fail after ``timeout``."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(worker.run(stop)) for worker in workers]
+    try:
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(done):
+            assert time.monotonic() < deadline, "the workers did not finish in time"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)

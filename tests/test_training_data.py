@@ -22,6 +22,8 @@ CONTRACT_INTENTS = {
 }  # fmt: skip
 # Follow-ups the replies advertise (LEARN, a report's Share / Schedule).
 FOLLOW_UP_INTENTS = {"learn_more", "share_report", "schedule_report"}
+# Told without asking: subscriptions and quiet hours (issue 19).
+NOTIFICATION_INTENTS = {"subscribe_alerts", "subscribe_digest", "unsubscribe", "set_quiet_hours"}
 CONTRACT_ENTITIES = {
     "sku", "product", "quantity", "location", "supplier", "report_type", "date_range", "severity",
     "category", "alert_id", "agent_type", "persona",
@@ -36,9 +38,9 @@ def _training_counts() -> Counter:
 
 # Set by the orchestrator through trigger_intent, or by the channel runtime (how an invitation
 # code went), never predicted from user text.
-EXTERNAL_ENTITIES = {"execution_id", "link_outcome"}
+EXTERNAL_ENTITIES = {"execution_id", "link_outcome", "notification_id"}
 FOLLOW_UP_ENTITIES = {"report_id"}
-INTENTS = CONTRACT_INTENTS | FOLLOW_UP_INTENTS
+INTENTS = CONTRACT_INTENTS | FOLLOW_UP_INTENTS | NOTIFICATION_INTENTS
 
 
 def test_domain_declares_exactly_the_contract():

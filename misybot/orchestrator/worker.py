@@ -188,6 +188,9 @@ class Worker:
             return
         loop = asyncio.get_running_loop()
         raw = self.engine.raw_connection()
+        # Its own connection, never handed back to the pool: it is switched to autocommit, and
+        # a pooled connection in autocommit would make later transactions statement by statement.
+        raw.detach()
         connection = raw.driver_connection if hasattr(raw, "driver_connection") else raw.connection
         connection.autocommit = True
         with connection.cursor() as cursor:

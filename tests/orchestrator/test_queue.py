@@ -27,7 +27,7 @@ from misybot.orchestrator.worker import Worker
 from misybot.settings import Settings, get_settings
 from testkit.database import Builder, wrote
 from testkit.rasa_api import rasa_api
-from testkit.waiting import wait_until
+from testkit.waiting import run_until, wait_until
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,20 +55,6 @@ def statuses(sessions) -> dict[int, ExecutionStatus]:
     with session_scope(sessions) as session:
         rows = session.execute(select(AgentExecution.id, AgentExecution.status)).all()
     return {row.id: ExecutionStatus(row.status) for row in rows}
-
-
-async def run_until(workers: list[Worker], done, timeout: float = 30.0) -> None:
-    """Run the workers until ``done()`` holds (or fail after ``timeout``)."""
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(worker.run(stop)) for worker in workers]
-    try:
-        deadline = time.monotonic() + timeout
-        while not await asyncio.to_thread(done):
-            assert time.monotonic() < deadline, "the workers did not finish in time"
-            await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
 
 
 def all_finished(sessions):
