@@ -67,8 +67,12 @@ def fan_out_alerts(session: Session, company_id: int) -> list[int]:
     """One pending notification per (new alert, subscriber of ``company_id``) not told yet: open
     alerts at or above the subscriber's severity, raised since they subscribed."""
     rows = session.execute(
-        select(Subscription.user_id, Subscription.min_severity, Subscription.created_at).where(
-            Subscription.company_id == company_id, Subscription.kind == "alerts"
+        select(Subscription.user_id, Subscription.min_severity, Subscription.created_at)
+        .join(User, User.id == Subscription.user_id)
+        .where(
+            Subscription.company_id == company_id,
+            Subscription.kind == "alerts",
+            User.active.is_(True),  # a deactivated person is told nothing
         )
     ).all()
     created: list[int] = []
@@ -145,6 +149,7 @@ class Due:
     quiet_from: int | None
     quiet_until: int | None
     timezone: str
+    active: bool
 
 
 def next_due(db: Session | Connection) -> datetime | None:
@@ -195,6 +200,7 @@ def claim(session: Session, worker_id: str, lease_s: float, limit: int = 20) -> 
             User.quiet_from,
             User.quiet_until,
             Company.timezone,
+            User.active,
         )
         .join(User, User.id == Notification.user_id)
         .join(Company, Company.id == Notification.company_id)

@@ -636,6 +636,9 @@ class Worker:
         due = await self._db(self._tx, outbox.claim, self.worker_id, 60.0)
         for item in due:
             now = utc_now()
+            if not item.active:  # deactivated since: kept, not sent
+                await self._db(self._tx, outbox.give_up, item.id, "the person was deactivated")
+                continue
             ends = quiet_until(item.quiet_from, item.quiet_until, zone(item.timezone), now)
             if ends is not None:
                 await self._db(self._tx, outbox.later, item.id, ends, "quiet hours")

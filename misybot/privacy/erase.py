@@ -17,9 +17,11 @@ from misybot.db.models import (
     EmailOutbox,
     Invitation,
     LinkAttempt,
+    Notification,
     OutboundMessage,
     Report,
     SenderRateSchedule,
+    Subscription,
 )
 from misybot.db.types import utc_now
 from misybot.enums import InboxStatus
@@ -149,6 +151,12 @@ def erase_person(session: Session, admin: Actor, reference: str) -> dict[str, in
     ).scalars():
         files += [p for p in (report.file_path, report.chart_path) if p]
         report.file_path = report.chart_path = None
+    receipt["subscriptions"] = session.execute(
+        delete(Subscription).where(Subscription.user_id == user.id)
+    ).rowcount
+    receipt["notifications"] = session.execute(
+        delete(Notification).where(Notification.user_id == user.id)
+    ).rowcount
     receipt["invitations"] = session.execute(
         delete(Invitation).where(Invitation.user_id == user.id)
     ).rowcount
@@ -159,6 +167,7 @@ def erase_person(session: Session, admin: Actor, reference: str) -> dict[str, in
     user.email = None
     user.phone = None
     user.persona = None
+    user.quiet_from = user.quiet_until = None
     user.active = False
     receipt["users"] = 1
     audit.record(session, admin, admin.company_id, "privacy.erase", user.id, receipt=dict(receipt))

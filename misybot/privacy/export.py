@@ -14,8 +14,10 @@ from misybot.db.models import (
     ChannelIdentity,
     ConversationEvent,
     ConversationMessage,
+    Notification,
     OutboundMessage,
     Report,
+    Subscription,
 )
 from misybot.db.types import utc_now
 from misybot.people import audit
@@ -126,6 +128,32 @@ def export_person(session: Session, admin: Actor, reference: str) -> dict[str, A
             _row(s, "id", "agent_type", "interval_s", "context", "active", "created_at")
             for s in session.execute(
                 select(AgentSchedule).where(AgentSchedule.user_id == user.id)
+            ).scalars()
+        ],
+        "subscriptions": [
+            _row(s, "kind", "min_severity", "at_minute", "next_at", "created_at")
+            for s in session.execute(
+                select(Subscription).where(Subscription.user_id == user.id)
+            ).scalars()
+        ],
+        "quiet_hours": {"from_minute": user.quiet_from, "until_minute": user.quiet_until},
+        "notifications": [
+            _row(
+                n,
+                "id",
+                "kind",
+                "execution_id",
+                "alert_id",
+                "status",
+                "channel",
+                "note",
+                "created_at",
+                "sent_at",
+            )  # fmt: skip
+            for n in session.execute(
+                select(Notification)
+                .where(Notification.user_id == user.id)
+                .order_by(Notification.id)
             ).scalars()
         ],
         "reports": [

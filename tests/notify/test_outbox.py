@@ -279,3 +279,39 @@ def test_a_link_opens_only_its_companys_file_inside_its_folder(sessions, tmp_pat
         assert open_report_file(session, LinkTarget(acme.id, outside.id, "csv"), settings) is None
         assert open_report_file(session, LinkTarget(acme.id + 1, good.id, "csv"), settings) is None
         assert open_report_file(session, LinkTarget(acme.id, good.id, "png"), settings) is None
+
+
+def test_a_persons_subscriptions_are_in_their_export_and_gone_with_their_erasure(sessions):
+    from misybot.privacy.erase import erase_person
+    from misybot.privacy.export import export_person
+
+    with session_scope(sessions) as session:
+        acme = Builder(session)
+        admin = acme.user("Ada Admin", Role.ADMIN)
+        ana = acme.user("Ana Silva", Role.OPERATOR)
+        subscriptions.subscribe_alerts(session, acme.actor(ana), AlertSeverity.CRITICAL)
+        subscriptions.subscribe_digest(session, acme.actor(ana), 420)
+        subscriptions.set_quiet_hours(session, acme.actor(ana), (1320, 420))
+        _alert(session, acme.id, AlertSeverity.CRITICAL, "out:1")
+        assert outbox.fan_out_alerts(session, acme.id)
+        document = export_person(session, acme.actor(admin), ana.email)
+        assert {s["kind"] for s in document["subscriptions"]} == {"alerts", "digest"}
+        assert document["quiet_hours"] == {"from_minute": 1320, "until_minute": 420}
+        assert [n["kind"] for n in document["notifications"]] == ["alert"]
+        receipt = erase_person(session, acme.actor(admin), ana.email)
+        assert receipt["subscriptions"] == 2 and receipt["notifications"] == 1
+        assert session.execute(select(func.count(Subscription.id))).scalar_one() == 0
+        session.refresh(ana)
+        assert (ana.quiet_from, ana.quiet_until) == (None, None)
+
+
+def test_a_deactivated_person_is_told_nothing(sessions):
+    from misybot.db.models import User
+
+    with session_scope(sessions) as session:
+        acme = Builder(session)
+        ana = acme.user("Ana Silva", Role.OPERATOR)
+        subscriptions.subscribe_alerts(session, acme.actor(ana), None)
+        session.execute(update(User).where(User.id == ana.id).values(active=False))
+        _alert(session, acme.id, AlertSeverity.CRITICAL, "out:1")
+        assert outbox.fan_out_alerts(session, acme.id) == []
