@@ -270,3 +270,14 @@ def listening_addresses(port: int) -> set[str]:
                 if fields[3] == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
                     found.add(address)
     return found
+
+
+def misybot_cli(env: dict[str, str], *args: str) -> str:
+    """``misybot …`` as an admin runs it, on ``env``'s database (added to this environment);
+    its output. Fails the test with what it printed when it does not succeed."""
+    command = str(Path(sys.executable).with_name("misybot"))
+    done = subprocess.run(
+        [command, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -29,6 +29,7 @@ from connectors.core.settings import ChannelTuning, ProviderSecrets, provider_se
 from connectors.core.signatures import hub_challenge, valid_hub_signature
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
+from misybot.people.reach import SESSION_WINDOW  # the providers' 24-hour window
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,6 @@ GRAPH_API_URL = "https://graph.facebook.com"
 GRAPH_API_VERSION = "v23.0"
 # Meta batches many events into one delivery; refusing a big one would have it retried for days.
 MIN_MAX_BODY_BYTES = 1024 * 1024
-SESSION_WINDOW = timedelta(hours=24)
 
 
 class PayloadError(ValueError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timedelta
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel
@@ -33,14 +32,12 @@ from connectors.twilio.payload import (
 )
 from misybot.db.types import utc_now
 from misybot.enums import Channel, DeliveryStatus
+from misybot.people.reach import SESSION_WINDOW  # the providers' 24-hour window
 
 logger = logging.getLogger(__name__)
 
 
 MAX_BODY_CHARS = 1600  # Twilio error 21617 above this
-
-
-SESSION_WINDOW = timedelta(hours=24)
 
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
@@ -30,6 +30,7 @@ from misybot.db.models import (
 from misybot.db.types import utc_now
 from misybot.enums import AlertSeverity, AlertStatus
 from misybot.notify.news import has_news
+from misybot.orchestrator.queue.common import take_under_lease
 from misybot.orchestrator.queue.schedules import NOTIFY_KEY  # whom a result is pushed to
 
 PENDING, HELD, SENT, FAILED = "pending", "held", "sent", "failed"
@@ -168,27 +169,10 @@ def claim(session: Session, worker_id: str, lease_s: float, limit: int = 20) -> 
         Notification.available_at <= now,
         or_(Notification.lease_expires_at.is_(None), Notification.lease_expires_at < now),
     )
-    query = (
-        select(Notification.id)
-        .where(due)
-        .order_by(Notification.available_at, Notification.id)
-        .limit(limit)
+    order = (Notification.available_at, Notification.id)
+    taken = take_under_lease(
+        session, Notification, due, order, worker_id, lease_s, limit, "attempts"
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    taken = []
-    for notification_id in session.execute(query).scalars().all():
-        if session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, due)
-            .values(
-                lease_owner=worker_id,
-                lease_expires_at=now + timedelta(seconds=lease_s),
-                attempts=Notification.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount:
-            taken.append(notification_id)
     if not taken:
         return []
     rows = session.execute(

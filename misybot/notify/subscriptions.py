@@ -53,6 +53,18 @@ def _subscription(session: Session, user_id: int, kind: str) -> Subscription | N
     ).scalar_one_or_none()
 
 
+def _upsert(session: Session, user: User, kind: str, **values) -> None:
+    """The person's subscription of ``kind`` with ``values`` (created, or changed)."""
+    row = _subscription(session, user.id, kind)
+    if row is None:
+        row = Subscription(company_id=user.company_id, user_id=user.id, kind=kind)
+        row.created_at = utc_now()
+        session.add(row)
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.flush()
+
+
 def subscribe_alerts(
     session: Session, actor: Actor, min_severity: AlertSeverity | str | None = None
 ) -> Standing:
@@ -62,20 +74,7 @@ def subscribe_alerts(
     severity = AlertSeverity(min_severity or AlertSeverity.HIGH)
     if severity not in outbox.PUSHED_SEVERITIES:
         severity = AlertSeverity.HIGH  # medium and low are for "show alerts", not for pushes
-    row = _subscription(session, user.id, ALERTS)
-    if row is None:
-        session.add(
-            Subscription(
-                company_id=user.company_id,
-                user_id=user.id,
-                kind=ALERTS,
-                min_severity=severity,
-                created_at=utc_now(),
-            )
-        )
-    else:
-        row.min_severity = severity
-    session.flush()
+    _upsert(session, user, ALERTS, min_severity=severity)
     return standing(session, actor)
 
 
@@ -87,21 +86,7 @@ def subscribe_digest(
     user, company = _person(session, actor)
     minute = DEFAULT_DIGEST_MINUTE if at_minute is None else at_minute % DAY_MINUTES
     next_at = next_local(minute, zone(company.timezone), now or utc_now())
-    row = _subscription(session, user.id, DIGEST)
-    if row is None:
-        session.add(
-            Subscription(
-                company_id=user.company_id,
-                user_id=user.id,
-                kind=DIGEST,
-                at_minute=minute,
-                next_at=next_at,
-                created_at=utc_now(),
-            )
-        )
-    else:
-        row.at_minute, row.next_at = minute, next_at
-    session.flush()
+    _upsert(session, user, DIGEST, at_minute=minute, next_at=next_at)
     return standing(session, actor)
 
 

@@ -327,25 +327,19 @@ class Worker:
             attempts = self.settings.delivery_attempts
             due = await self._db(self._read, queue.due_times, attempts)
             now = utc_now()
-            if due.schedule is not None and due.schedule <= now:
+            # Recurring runs, then subscribed digests: each enqueues what came due.
+            for kind, enqueue_due in (
+                ("schedule", queue.enqueue_due_schedules),
+                ("digest", subscriptions.enqueue_due_digests),
+            ):
+                moment = getattr(due, kind)
+                if moment is None or moment > now:
+                    continue
                 created = await self._db(
-                    self._tx,
-                    queue.enqueue_due_schedules,
-                    self.settings.priorities,
-                    self.settings.max_attempts,
+                    self._tx, enqueue_due, self.settings.priorities, self.settings.max_attempts
                 )
                 if created:
-                    logger.info("worker.scheduled executions=%s", created)
-                due = await self._db(self._read, queue.due_times, attempts)
-            if due.digest is not None and due.digest <= now:
-                digests = await self._db(
-                    self._tx,
-                    subscriptions.enqueue_due_digests,
-                    self.settings.priorities,
-                    self.settings.max_attempts,
-                )
-                if digests:
-                    logger.info("worker.digests executions=%s", digests)
+                    logger.info("worker.enqueued due=%s executions=%s", kind, created)
                 due = await self._db(self._read, queue.due_times, attempts)
             self._next_due = due.next_claim
             if self._next_due is not None and self._next_due <= now:

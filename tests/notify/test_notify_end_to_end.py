@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,17 +25,18 @@ from sqlalchemy import select, update
 from misybot.db.engine import create_db_engine
 from misybot.db.models import AgentExecution, AgentSchedule, Alert, Subscription, User
 from misybot.db.types import utc_now
-from misybot.enums import Channel, ExecutionStatus
+from misybot.enums import AlertStatus, Channel, ExecutionStatus
 from misybot.links import LinkTarget, sign
 from misybot.settings import Settings
 from testkit.database import inbox_rows
+from testkit.payloads import whatsapp_message, whatsapp_webhook
+from testkit.processes import misybot_cli as cli
 from testkit.stack import Provider, every_channel_stack
 from testkit.waiting import wait_until
 from testkit.webhooks import Webhooks
 
 pytestmark = pytest.mark.rasa_model
 
-MISYBOT = str(Path(sys.executable).with_name("misybot"))
 PROVIDER = Provider(
     {
         "account_sid": "AC" + "9" * 32,
@@ -56,14 +55,6 @@ HANA = {"name": "Hana Sato", "email": "hana@harbor.example", "phone": "+81900000
 KENJI = {"name": "Kenji Ito", "email": "kenji@harbor.example", "phone": "+81900000002"}  # Twilio
 YUI = {"name": "Yui Mori", "email": "yui@harbor.example", "phone": "+81900000003"}  # Twilio
 OLAF = {"name": "Olaf Berg", "email": "olaf@fjord.example", "phone": "+4790000004"}  # Twilio
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [MISYBOT, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def onboard(env: dict[str, str], folder: Path) -> None:
@@ -276,8 +267,32 @@ async def test_a_critical_alert_from_a_stock_movement_reaches_each_subscriber_on
     assert len(told(harbor.cloud_to(HANA), hana_before)) == 1
     assert len(told(harbor.twilio_to(YUI), yui_before)) == 1
     assert harbor.twilio_to(OLAF)[olaf_before:] == []
-    with harbor.engine.connect() as connection:
-        assert connection.execute(select(Alert.status).where(Alert.id == alert_id)).scalar_one()
+
+    # Hana taps Ack on the pushed alert: the button's payload acknowledges it, as her.
+    tapped = buttons[0]["reply"]["id"]
+    assert tapped == f'/acknowledge_alert{{"alert_id": "{alert_id}"}}'
+    rows = len(inbox_rows(harbor.engine, Channel.WHATSAPP, HANA["phone"]))
+    reply = whatsapp_message(
+        HANA["phone"].removeprefix("+"),
+        "interactive",
+        type="button_reply",
+        button_reply={"id": tapped, "title": "Ack"},
+    )
+    status = await harbor.hooks.meta(
+        "whatsapp_cloud", whatsapp_webhook(PROVIDER.meta_ids[0], messages=[reply])
+    )
+    assert status == 200
+
+    def acknowledged():
+        with harbor.engine.connect() as connection:
+            row = connection.execute(
+                select(Alert.status, Alert.acknowledged_by_id).where(Alert.id == alert_id)
+            ).one()
+        answered = inbox_rows(harbor.engine, Channel.WHATSAPP, HANA["phone"])[rows:]
+        return row if answered and answered[0].processed_at else None
+
+    status_now, by = await wait_until(acknowledged, timeout=120)
+    assert status_now == AlertStatus.ACKNOWLEDGED and by == harbor.user_id(HANA)
 
 
 def _scans_finished(harbor: Harbor, count: int) -> bool:

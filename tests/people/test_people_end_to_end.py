@@ -10,10 +10,7 @@ nobody else's; an erased person leaves nothing behind, and their old webhook is 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -30,13 +27,13 @@ from testkit.database import (
     stored_text,
 )
 from testkit.payloads import messaging_event, messaging_webhook
+from testkit.processes import misybot_cli
 from testkit.stack import Provider, every_channel_stack
 from testkit.waiting import wait_until
 from testkit.webhooks import Webhooks
 
 pytestmark = pytest.mark.rasa_model
 
-MISYBOT = str(Path(sys.executable).with_name("misybot"))
 META_IDS = ("106540352242933", "104420000000033", "17841400000000033")
 PROVIDER = Provider(
     {
@@ -77,7 +74,7 @@ class Stack:
         )
 
     def cli(self, *args: str) -> str:
-        return run_cli(self.env, *args)
+        return misybot_cli(self.env, *args)
 
     def rows(self, channel: Channel, address: str) -> list[ConversationMessage]:
         return inbox_rows(self.engine, channel, address)
@@ -136,20 +133,11 @@ def stack(request, model_path, tmp_path_factory):
         yield Stack(running, env, reports)
 
 
-def run_cli(env: dict[str, str], *args: str) -> str:
-    """``misybot …`` on ``env``'s database, as an admin runs it; its output."""
-    done = subprocess.run(
-        [MISYBOT, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
 def onboard(env: dict[str, str], folder: Path) -> None:
     """Tidewater, from nothing: the schema, the company, its catalogue, an admin, a CSV of two."""
 
     def cli(*args: str) -> str:
-        return run_cli(env, *args)
+        return misybot_cli(env, *args)
 
     cli("db", "upgrade")
     cli("company", "create", "tidewater", "--name", "Tidewater", "--location", "Gdansk:GDA")

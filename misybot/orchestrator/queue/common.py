@@ -4,12 +4,14 @@ wake-up of idle workers (NOTIFY on PostgreSQL, a poke after the commit on SQLite
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from misybot.db.models import AgentExecution
+from misybot.db.types import utc_now
 from misybot.enums import ExecutionStatus
 from misybot.orchestrator import wakeup
 
@@ -85,3 +87,37 @@ def _poke_on_commit(session: Session) -> None:
 def _forget_poke(session: Session) -> None:
     if not session.in_nested_transaction():  # (a SAVEPOINT's rollback may spare the enqueue)
         session.info[_POKE_PENDING] = False  # nothing was enqueued after all
+
+
+def take_under_lease(
+    session: Session,
+    model,
+    due,
+    order,
+    worker_id: str,
+    lease_s: float,
+    limit: int,
+    counter: str,
+) -> list[int]:
+    """The ids of up to ``limit`` rows of ``model`` matching ``due`` (taken in ``order``), each
+    leased to ``worker_id`` for ``lease_s`` with its ``counter`` column incremented. Another
+    worker skips what is locked (PostgreSQL) or loses the compare-and-set (``due`` is checked
+    again in the update); the rows a pushing worker owns until it settles them."""
+    query = select(model.id).where(due).order_by(*order).limit(limit)
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    expires = utc_now() + timedelta(seconds=lease_s)
+    taken = []
+    for row_id in session.execute(query).scalars().all():
+        if session.execute(
+            update(model)
+            .where(model.id == row_id, due)
+            .values(
+                lease_owner=worker_id,
+                lease_expires_at=expires,
+                **{counter: getattr(model, counter) + 1},
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount:
+            taken.append(row_id)
+    return taken

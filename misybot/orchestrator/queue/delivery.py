@@ -10,10 +10,7 @@ from sqlalchemy.orm import Session
 
 from misybot.db.models import AgentExecution
 from misybot.db.types import utc_now
-from misybot.orchestrator.queue.common import (
-    ACTIVE,
-    is_postgres,
-)
+from misybot.orchestrator.queue.common import ACTIVE, take_under_lease
 from misybot.orchestrator.queue.due import AWAITING_DELIVERY
 
 
@@ -54,22 +51,9 @@ def claim_delivery(
     )
     # Earliest due first, along the partial index (by id alone would walk the whole table).
     order = (AgentExecution.available_at, AgentExecution.id)
-    query = select(AgentExecution.id).where(due).order_by(*order).limit(limit)
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    taken = []
-    for execution_id in session.execute(query).scalars().all():
-        if session.execute(
-            update(AgentExecution)
-            .where(AgentExecution.id == execution_id, due)
-            .values(
-                lease_owner=worker_id,
-                lease_expires_at=now + timedelta(seconds=lease_s),
-                delivery_attempts=AgentExecution.delivery_attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount:
-            taken.append(execution_id)
+    taken = take_under_lease(
+        session, AgentExecution, due, order, worker_id, lease_s, limit, "delivery_attempts"
+    )
     if not taken:
         return []
     return list(
