@@ -224,8 +224,8 @@ class ActionShareReport(RegisteredUserAction):
             chart_file=PurePath(report.chart_path).name if report.chart_path else "none",
         )
         if report.file_path:
-            variables = {"report_id": report.id, "chart_path": report.chart_path or "none"}
-            send_report_files(dispatcher, variables, sender.actor.company_id)
+            variables = {"csv_path": report.file_path, "chart_path": report.chart_path}
+            send_report_files(dispatcher, variables, sender.actor.company_slug)
         return []
 
 

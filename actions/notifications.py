@@ -153,4 +153,4 @@ class ActionDeliverNotification(Action):
         if content.kind == outbox.ALERT:
             utter(dispatcher, alert_push_reply(content.alert))
             return []
-        return render(dispatcher, content.execution, company_id=content.company_id)
+        return render(dispatcher, content.execution, company=content.company)

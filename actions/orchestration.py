@@ -119,7 +119,7 @@ async def run_command(
             execution_id=execution_id,
         )
         return []
-    return render(dispatcher, view, sender.actor.company_id)
+    return render(dispatcher, view, sender.actor.company_slug)
 
 
 async def control(
@@ -208,10 +208,10 @@ def every(seconds: int) -> str:
 
 
 def render(
-    dispatcher: CollectingDispatcher, view: ExecutionView, company_id: int | None = None
+    dispatcher: CollectingDispatcher, view: ExecutionView, company: str | None = None
 ) -> list[EventType]:
     """The reply for a finished execution, whether inline or pushed later, with a report's
-    files as links the channel sends as media (``company_id``'s, signed and expiring); returns
+    files as links the channel sends as media (``company``'s, signed and expiring); returns
     the slot events that make its advertised follow-ups work (LEARN's topic, "yes" to a
     suggestion)."""
     command = view.context.get("command") or view.agent_type
@@ -235,8 +235,8 @@ def render(
     key = command if answering is not None and answering.reply is not None else view.agent_type
     reply = reply_to(key, view.result or {})
     utter(dispatcher, reply)
-    if reply.response == "utter_report_ready" and company_id is not None:
-        send_report_files(dispatcher, reply.variables, company_id)
+    if reply.response == "utter_report_ready" and company is not None:
+        send_report_files(dispatcher, reply.variables, company)
     spec = BY_INTENT.get(key)
     events: list[EventType] = [SlotSet("topic", spec.topic if spec else "alerts")]
     # "yes" picks the first "did you mean" suggestion; anything else forgets it.
@@ -275,16 +275,14 @@ class ActionDeliverAgentResult(Action):
         ):
             dispatcher.utter_message(response="utter_agent_result_unknown", execution_id=raw)
             return []
-        return render(dispatcher, view, sender.actor.company_id)
+        return render(dispatcher, view, sender.actor.company_slug)
 
 
 def send_report_files(
-    dispatcher: CollectingDispatcher, variables: dict[str, Any], company_id: int
+    dispatcher: CollectingDispatcher, variables: dict[str, Any], company: str
 ) -> None:
     """The report's chart as an image and its CSV as a document, by signed links."""
-    links = report_links(
-        int(variables["report_id"]), company_id, variables.get("chart_path") not in (None, "none")
-    )
+    links = report_links(company, variables["csv_path"], variables.get("chart_path"))
     if "png" in links:
         dispatcher.utter_message(image=links["png"])
     dispatcher.utter_message(attachment=links["csv"])

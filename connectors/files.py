@@ -1,11 +1,10 @@
-"""``GET /files/<token>/<name>`` on the Rasa server: a company's report file behind a signed,
-expiring link (``misybot.links``), for the providers that fetch media by URL (Twilio, Meta) and
-the people who tap a link. A forged, altered or expired link gets 403, a file that is gone
-404, both with a short body that says nothing about what exists."""
+"""``GET /files/<company>/<name>?expires=…&signature=…`` on the Rasa server: a company's report
+file behind a signed, expiring link (``misybot.links``), for the providers that fetch media by
+URL (Twilio, Meta) and the people who tap a link. A malformed, forged, altered or expired link
+gets 403, a file that is gone 404, both with a short body that says nothing about what exists."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sanic import Sanic
@@ -22,13 +21,18 @@ HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosn
 
 
 def add_file_route(app: Sanic) -> None:
-    async def report_file(request: Request, token: str, name: str) -> HTTPResponse:
+    async def report_file(request: Request, company: str, name: str) -> HTTPResponse:
         try:
-            target = verify(token)
+            target = verify(
+                company,
+                name,
+                request.args.get("expires", ""),
+                request.args.get("signature", ""),
+            )
         except LinkRefused as refused:
             logger.info("files.refused reason=%s", refused)
             return text(REFUSED, status=403, headers=HEADERS)
-        found = await asyncio.to_thread(_open, target)
+        found = open_report_file(target)
         if found is None:
             return text(GONE, status=404, headers=HEADERS)
         disposition = "inline" if found.media_type.startswith("image/") else "attachment"
@@ -36,12 +40,5 @@ def add_file_route(app: Sanic) -> None:
         return await file(found.path, mime_type=found.media_type, headers=headers)
 
     app.add_route(
-        report_file, f"{FILES_PATH}/<token>/<name>", methods=["GET", "HEAD"], name="report_file"
+        report_file, f"{FILES_PATH}/<company>/<name>", methods=["GET", "HEAD"], name="report_file"
     )
-
-
-def _open(target):
-    from misybot.db.engine import get_engine
-
-    with get_engine().connect() as connection:
-        return open_report_file(connection, target)

@@ -1,11 +1,11 @@
 """Links to a company's report files that a phone can open: unguessable, signed, expiring,
-company-scoped (``<MISYBOT_PUBLIC_URL>/files/<token>/<name>``).
+company-scoped — ``<MISYBOT_PUBLIC_URL>/files/<company>/<file>?expires=<unix>&signature=<…>``,
+the way storage services presign a URL.
 
-A token names a company, a report and which of its files (the CSV or the chart) and when it
-expires, with an HMAC over all of that under a key derived from the installation's signing key.
-Nothing in it is secret but the signature: changing any part, or using it after it expired,
-gets the same refusal; a good token still opens only a file that exists under that company's
-reports folder and belongs to that report."""
+The signature is an HMAC, under a key derived from the installation's signing key, over the
+company's slug, the file's name and the expiry: changing any of them, or using the link after
+it expired, gets the same refusal. A good link opens only that file, inside that company's
+reports folder; serving it needs no database (the Rasa server serves it, whichever replica)."""
 
 from __future__ import annotations
 
@@ -15,32 +15,30 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
+from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
-
-from misybot.db.models import Company, Report
 from misybot.db.types import utc_now
 from misybot.settings import Settings, get_settings
 
 FILES_PATH = "/files"
 # A CSV is served as text/plain: the document type WhatsApp's Cloud API takes (it refuses
 # text/csv); its name (and Content-Disposition) still say .csv, which is what spreadsheets read.
-KINDS = {"csv": "text/plain; charset=utf-8", "png": "image/png"}
-_TOKEN = re.compile(r"^(\d{1,10})\.(\d{1,12})\.(csv|png)\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
-MAX_TOKEN_CHARS = 100
+MEDIA_TYPES = {".csv": "text/plain; charset=utf-8", ".png": "image/png"}
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.(csv|png)$")
+_SIGNATURE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_EXPIRES = re.compile(r"^\d{1,12}$")
 
 
 class LinkRefused(Exception):
-    """A link that is forged, altered or expired (the caller sees one answer for all)."""
+    """A link that is malformed, forged, altered or expired (callers show one answer for all)."""
 
 
 @dataclass(frozen=True)
 class LinkTarget:
-    company_id: int
-    report_id: int
-    kind: str  # "csv" | "png"
+    company: str  # the company's slug: its reports folder
+    name: str  # the file's name in it
 
 
 @dataclass(frozen=True)
@@ -52,85 +50,95 @@ class ReportFile:
 
 
 def _key(settings: Settings) -> bytes:
-    return hmac.new(settings.signing_key, b"misybot report links v1", hashlib.sha256).digest()
+    return hmac.new(settings.signing_key, b"misybot report links v2", hashlib.sha256).digest()
 
 
-def _signature(key: bytes, payload: str) -> str:
-    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+def _signature(target: LinkTarget, expires: int, settings: Settings) -> str:
+    payload = f"{target.company}/{target.name}\n{expires}".encode()
+    digest = hmac.new(_key(settings), payload, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def sign(target: LinkTarget, expires_at: datetime, settings: Settings | None = None) -> str:
+def link(target: LinkTarget, expires_at: datetime, settings: Settings | None = None) -> str:
+    """The URL of ``target``, valid until ``expires_at``."""
     settings = settings or get_settings()
-    payload = f"{target.company_id}.{target.report_id}.{target.kind}.{int(expires_at.timestamp())}"
-    return f"{payload}.{_signature(_key(settings), payload)}"
+    expires = int(expires_at.timestamp())
+    signature = _signature(target, expires, settings)
+    return (
+        f"{settings.public_url}{FILES_PATH}/{target.company}/{target.name}"
+        f"?expires={expires}&signature={signature}"
+    )
 
 
-def verify(token: str, now: datetime | None = None, settings: Settings | None = None) -> LinkTarget:
-    """The file a token names; ``LinkRefused`` when it is malformed, forged or expired."""
+def verify(
+    company: str,
+    name: str,
+    expires: str,
+    signature: str,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> LinkTarget:
+    """The file a link names; ``LinkRefused`` when any part is malformed, forged or expired."""
     settings = settings or get_settings()
-    match = _TOKEN.match(token or "") if len(token or "") <= MAX_TOKEN_CHARS else None
-    if match is None:
+    if not (
+        _SLUG.match(company or "")
+        and _NAME.match(name or "")
+        and _EXPIRES.match(expires or "")
+        and _SIGNATURE.match(signature or "")
+    ):
         raise LinkRefused("malformed")
-    company, report, kind, expires, signature = match.groups()
-    payload = f"{company}.{report}.{kind}.{expires}"
-    if not hmac.compare_digest(signature, _signature(_key(settings), payload)):
+    target = LinkTarget(company, name)
+    if not hmac.compare_digest(signature, _signature(target, int(expires), settings)):
         raise LinkRefused("bad signature")
     if int(expires) < (now or utc_now()).timestamp():
         raise LinkRefused("expired")
-    return LinkTarget(int(company), int(report), kind)
+    return target
 
 
 def report_links(
-    report_id: int,
-    company_id: int,
-    has_chart: bool,
+    company: str,
+    csv_path: str,
+    chart_path: str | None,
     settings: Settings | None = None,
     now: datetime | None = None,
 ) -> dict[str, str]:
-    """``{"csv": url, "png": url}`` for a report (no chart link when it has none), valid for
-    ``MISYBOT_LINK_HOURS``."""
+    """``{"csv": url, "png": url}`` for a report's files (no chart link when it has none),
+    valid for ``MISYBOT_LINK_HOURS``."""
     settings = settings or get_settings()
     expires = (now or utc_now()) + timedelta(hours=settings.link_hours)
-    kinds = ("csv", "png") if has_chart else ("csv",)
-    base = f"{settings.public_url}{FILES_PATH}"
-    links = {}
-    for kind in kinds:
-        token = sign(LinkTarget(company_id, report_id, kind), expires, settings)
-        links[kind] = f"{base}/{token}/report-{report_id}.{kind}"
-    return links
+    paths = {"csv": csv_path, "png": chart_path}
+    return {
+        kind: link(LinkTarget(company, PurePath(path).name), expires, settings)
+        for kind, path in paths.items()
+        if path and path != "none"
+    }
 
 
-def open_report_file(
-    db: Session | Connection, target: LinkTarget, settings: Settings | None = None
-) -> ReportFile | None:
-    """The file a verified link names, when it still exists inside its company's reports folder
-    (None otherwise: erased, deleted, or a path that points elsewhere)."""
+def open_report_file(target: LinkTarget, settings: Settings | None = None) -> ReportFile | None:
+    """The file a verified link names, when it still exists inside its company's reports
+    folder (None otherwise: erased, deleted)."""
     settings = settings or get_settings()
-    row = db.execute(
-        Report.__table__.select()
-        .with_only_columns(Report.file_path, Report.chart_path, Company.slug)
-        .join_from(Report, Company, Company.id == Report.company_id)
-        .where(Report.id == target.report_id, Report.company_id == target.company_id)
-    ).first()
-    if row is None:
+    folder = (settings.reports_dir / target.company).resolve()
+    path = (folder / target.name).resolve()
+    if path.parent != folder or not path.is_file():
         return None
-    file_path, chart_path, slug = row
-    stored = file_path if target.kind == "csv" else chart_path
-    if not stored:
-        return None
-    folder = (settings.reports_dir / slug).resolve()
-    path = Path(stored)
-    path = (path if path.is_absolute() else Path.cwd() / path).resolve()
-    if not path.is_relative_to(folder) or path.suffix != f".{target.kind}" or not path.is_file():
-        return None
-    return ReportFile(path, KINDS[target.kind], path.stat().st_size, path.name)
+    return ReportFile(path, MEDIA_TYPES[path.suffix], path.stat().st_size, path.name)
 
 
-def parse_link(url: str, settings: Settings | None = None) -> str | None:
-    """The token of one of our report links (None: not one of ours)."""
+def parse_link(url: str, settings: Settings | None = None) -> tuple[str, str, str, str] | None:
+    """``(company, name, expires, signature)`` of one of our links (None: not one of ours)."""
     settings = settings or get_settings()
     prefix = f"{settings.public_url}{FILES_PATH}/"
     if not url.startswith(prefix):
         return None
-    return url[len(prefix) :].split("/", 1)[0].split("?", 1)[0]
+    parts = urlsplit(url)
+    segments = parts.path.rsplit("/", 2)[-2:]
+    query = parse_qs(parts.query)
+    if len(segments) != 2:
+        return None
+    return (
+        segments[0],
+        segments[1],
+        (query.get("expires") or [""])[0],
+        (query.get("signature") or [""])[0],
+    )

@@ -14,7 +14,6 @@ Anything larger goes as a link.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from misybot.links import LinkRefused, ReportFile, open_report_file, parse_link, verify
@@ -36,22 +35,16 @@ INSTAGRAM = MediaLimits(image_bytes=8 * MB, document_bytes=None)
 
 
 async def report_file(url: str) -> ReportFile | None:
-    """The file one of our valid links names (None: not ours, refused, or gone)."""
-    token = parse_link(url)
-    if token is None:
+    """The file one of our valid links names (None: not ours, refused, or gone); it is on
+    this server's disk, so its type and size decide how it is sent."""
+    parts = parse_link(url)
+    if parts is None:
         return None
     try:
-        target = verify(token)
+        target = verify(*parts)
     except LinkRefused:
         return None
-    return await asyncio.to_thread(_open, target)
-
-
-def _open(target) -> ReportFile | None:
-    from misybot.db.engine import get_engine
-
-    with get_engine().connect() as connection:
-        return open_report_file(connection, target)
+    return open_report_file(target)
 
 
 async def how_to_send(url: str, limits: MediaLimits) -> tuple[str, ReportFile | None]:

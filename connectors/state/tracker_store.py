@@ -19,8 +19,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
+    ActionExecuted,
     ActionExecutionRejected,
     ActiveLoop,
     ConversationPaused,
@@ -129,6 +131,11 @@ class DatabaseTrackerStore(TrackerStore, SerializedTrackerAsText):
                 events.append(ActionExecutionRejected(loop["name"]))
         if state.paused:
             events.append(ConversationPaused())
+        # The turn the window starts after ended listening, as every turn does. A rewind (a
+        # form's rejected message, reverted) takes back the message and the listen before it:
+        # without this listen it took the restored state (the form, the slots) instead, and
+        # Rasa's featuriser found no state at all — every later turn failed.
+        events.append(ActionExecuted(ACTION_LISTEN_NAME))
         return [event.as_dict() for event in events]
 
 

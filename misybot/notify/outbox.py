@@ -265,7 +265,7 @@ class Content:
     """What a pushed notification says: a finished execution, or an alert (as shown)."""
 
     kind: str
-    company_id: int
+    company: str  # the company's slug (its reports folder)
     execution: Any = None  # misybot.orchestrator.queue.ExecutionView
     alert: dict[str, Any] | None = None
 
@@ -282,7 +282,7 @@ def content_for(session: Session, notification_id: int, user_id: int) -> Content
         execution = session.get(AgentExecution, notification.execution_id)
         if execution is None or execution.company_id != notification.company_id:
             return None
-        return Content(RESULT, notification.company_id, execution=view(session, execution))
+        return Content(RESULT, _slug(session, notification), execution=view(session, execution))
     if notification.kind == ALERT and notification.alert_id is not None:
         alert = session.get(Alert, notification.alert_id)
         if alert is None or alert.company_id != notification.company_id:
@@ -292,5 +292,9 @@ def content_for(session: Session, notification_id: int, user_id: int) -> Content
             key: (value.value if hasattr(value, "value") else value)
             for key, value in info.__dict__.items()
         }
-        return Content(ALERT, notification.company_id, alert=shown)
+        return Content(ALERT, _slug(session, notification), alert=shown)
     return None
+
+
+def _slug(session: Session, notification: Notification) -> str:
+    return session.get(Company, notification.company_id).slug

@@ -4,17 +4,13 @@ named link (Twilio's WhatsApp, Instagram); a file over a provider's limit goes a
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from test_meta_output import messenger, user_wrote, whatsapp
 
 from connectors.core.sending import HttpSender
 from connectors.meta.messenger import InstagramOutput, MessengerOutput
 from connectors.twilio import TwilioConfig, TwilioWhatsAppOutput
-from misybot.db.models import Company, Report
-from misybot.db.session import session_scope
-from misybot.enums import Channel, ReportType
+from misybot.enums import Channel
 from misybot.links import report_links
 from misybot.settings import get_settings
 from testkit.standins import TwilioStandIn
@@ -24,9 +20,8 @@ ACCOUNT_SID = "AC" + "4" * 32
 
 
 @pytest.fixture
-def links(inbox, tmp_path, monkeypatch):
-    """``links(size_of_png)``: a report of company "acme" (CSV + chart) and its signed links."""
-    monkeypatch.setenv("MISYBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'inbox.db'}")
+def links(tmp_path, monkeypatch):
+    """``links(size_of_png)``: a report of company "acme" (CSV + chart), its signed links."""
     monkeypatch.setenv("MISYBOT_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("MISYBOT_PUBLIC_URL", PUBLIC)
     monkeypatch.setenv("MISYBOT_IDENTITY_KEY", "media-test-key")
@@ -37,21 +32,7 @@ def links(inbox, tmp_path, monkeypatch):
     def make(png_bytes: int = 2048) -> dict[str, str]:
         (folder / "sales.csv").write_text("sku,units\nWID-220,4\n")
         (folder / "sales.png").write_bytes(b"\x89PNG" + b"\0" * (png_bytes - 4))
-        with session_scope(inbox.factory) as session:
-            company = Company(slug="acme", name="Acme")
-            session.add(company)
-            session.flush()
-            report = Report(
-                company_id=company.id,
-                report_type=ReportType.SALES,
-                start_date=date(2026, 11, 1),
-                end_date=date(2026, 11, 7),
-                file_path=str(folder / "sales.csv"),
-                chart_path=str(folder / "sales.png"),
-            )
-            session.add(report)
-            session.flush()
-            return report_links(report.id, company.id, True)
+        return report_links("acme", str(folder / "sales.csv"), str(folder / "sales.png"))
 
     yield make
     get_settings.cache_clear()

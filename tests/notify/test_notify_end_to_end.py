@@ -26,7 +26,7 @@ from misybot.db.engine import create_db_engine
 from misybot.db.models import AgentExecution, AgentSchedule, Alert, Subscription, User
 from misybot.db.types import utc_now
 from misybot.enums import AlertStatus, Channel, ExecutionStatus
-from misybot.links import LinkTarget, sign
+from misybot.links import LinkTarget, link, parse_link
 from misybot.settings import Settings
 from testkit.database import inbox_rows
 from testkit.payloads import whatsapp_message, whatsapp_webhook
@@ -189,30 +189,33 @@ async def test_a_weekly_report_schedule_fires_and_its_files_reach_whatsapp(harbo
             assert response.status == 200
             assert "attachment" in response.headers["Content-Disposition"]
             assert "," in (await response.text()).splitlines()[0]  # a header row
-        token = csv_link.split("/files/")[1].split("/")[0]
-        company, report, kind, expires, signature = token.split(".")
-        settings = Settings.from_environ({**os.environ, **harbor.env})
+        company, name, expires, signature = parse_link(csv_link, settings := _settings(harbor))
+        assert company == "harbor"
+        base = f"{harbor.running.url}/files"
         forged = [
-            f"{company}.{int(report) - 1}.{kind}.{expires}.{signature}",  # another report
-            f"{company}.{report}.{kind}.{int(expires) + 86400}.{signature}",  # longer life
-            f"{int(company) + 1}.{report}.{kind}.{expires}.{signature}",  # another company
-            sign(  # signed right, but expired
-                LinkTarget(int(company), int(report), kind),
-                utc_now() - timedelta(minutes=1),
-                settings,
+            f"{base}/fjord/{name}?expires={expires}&signature={signature}",  # another company
+            f"{base}/{company}/other.csv?expires={expires}&signature={signature}",  # another file
+            f"{base}/{company}/{name}?expires={int(expires) + 86400}&signature={signature}",
+            f"{base}/{company}/{name}?expires={expires}",  # no signature
+            harbor.local(  # signed right, but expired
+                link(LinkTarget(company, name), utc_now() - timedelta(minutes=1), settings)
             ),
         ]
-        for bad in forged:
-            url = f"{harbor.running.url}/files/{bad}/report.csv"
+        for url in forged:
             async with http.get(url) as response:
-                body = await response.text()
-                assert response.status == 403 and "report" not in body.lower().split("ask")[0]
+                assert response.status == 403
+                assert name not in await response.text()
+
+
+def _settings(harbor: Harbor) -> Settings:
+    """The stack's settings (its signing key, its public URL)."""
+    return Settings.from_environ({**os.environ, **harbor.env})
 
 
 def _media_and_links(sent) -> tuple[str, str] | None:
     """The chart sent as media and the CSV link (Twilio's WhatsApp takes no CSV documents)."""
-    images = [url for m in sent for url in m.fields.get("MediaUrl", []) if url.endswith(".png")]
-    links = [url for url in _links([m.one("Body") or "" for m in sent]) if url.endswith(".csv")]
+    images = [url for m in sent for url in m.fields.get("MediaUrl", []) if ".png?" in url]
+    links = [url for url in _links([m.one("Body") or "" for m in sent]) if ".csv?" in url]
     return (images[-1], links[-1]) if images and links else None
 
 

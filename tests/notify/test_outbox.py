@@ -12,7 +12,14 @@ from misybot.db.models import Alert, ChannelIdentity, Company, Notification, Sub
 from misybot.db.session import make_session_factory, session_scope
 from misybot.db.types import utc_now
 from misybot.enums import AlertCategory, AlertSeverity, Channel, Role
-from misybot.links import LinkRefused, LinkTarget, open_report_file, report_links, sign, verify
+from misybot.links import (
+    LinkRefused,
+    LinkTarget,
+    open_report_file,
+    parse_link,
+    report_links,
+    verify,
+)
 from misybot.notify import outbox, subscriptions
 from misybot.orchestrator import queue
 from misybot.people.reach import publish_reach, route
@@ -222,7 +229,7 @@ def test_a_held_notification_goes_out_once_its_person_writes(sessions):
         assert again.id == notification_id and again.attempts == 2
 
 
-def test_report_links_are_signed_expiring_and_company_scoped(sessions, tmp_path):
+def test_report_links_are_signed_expiring_and_company_scoped(tmp_path):
     settings = Settings.from_environ(
         {
             "MISYBOT_IDENTITY_KEY": "k" * 32,
@@ -230,55 +237,43 @@ def test_report_links_are_signed_expiring_and_company_scoped(sessions, tmp_path)
             "MISYBOT_REPORTS_DIR": str(tmp_path),
         }
     )
-    target = LinkTarget(company_id=1, report_id=7, kind="csv")
-    token = sign(target, NOW + timedelta(hours=1), settings)
-    assert verify(token, NOW, settings) == target
-    company, report, kind, expires, signature = token.split(".")
+    links = report_links("acme", "var/reports/acme/sales-7.csv", "x/sales-7.png", settings, NOW)
+    assert links["csv"].startswith("https://bot.example.com/files/acme/sales-7.csv?expires=")
+    assert "/files/acme/sales-7.png?" in links["png"]
+    assert report_links("acme", "a.csv", "none", settings, NOW).keys() == {"csv"}
+    company, name, expires, signature = parse_link(links["csv"], settings)
+    assert verify(company, name, expires, signature, NOW, settings) == LinkTarget("acme", name)
     for forged in (
-        f"2.{report}.{kind}.{expires}.{signature}",  # another company
-        f"{company}.8.{kind}.{expires}.{signature}",  # another report
-        f"{company}.{report}.png.{expires}.{signature}",  # the other file
-        f"{company}.{report}.{kind}.{int(expires) + 3600}.{signature}",  # later expiry
-        token[:-1] + ("A" if token[-1] != "A" else "B"),
-        "../../etc/passwd",
-        "",
-        "x" * 5000,
+        ("globex", name, expires, signature),  # another company
+        (company, "sales-8.csv", expires, signature),  # another file
+        (company, name, str(int(expires) + 3600), signature),  # a longer life
+        (company, name, expires, signature[:-1] + ("A" if signature[-1] != "A" else "B")),
+        (company, "../secret.csv", expires, signature),
+        (company, "sales-7.exe", expires, signature),
+        ("../acme", name, expires, signature),
+        (company, name, "", signature),
+        (company, name, expires, ""),
+        (company, "x" * 5000 + ".csv", expires, signature),
     ):
         with pytest.raises(LinkRefused):
-            verify(forged, NOW, settings)
+            verify(*forged, NOW, settings)
     with pytest.raises(LinkRefused, match="expired"):
-        verify(token, NOW + timedelta(hours=2), settings)
-    links = report_links(7, 1, True, settings, NOW)
-    assert links["csv"].startswith("https://bot.example.com/files/")
-    assert links["png"].endswith("/report-7.png")
+        verify(company, name, expires, signature, NOW + timedelta(hours=25), settings)
     other = Settings.from_environ({"MISYBOT_IDENTITY_KEY": "z" * 32})
     with pytest.raises(LinkRefused):
-        verify(token, NOW, other)  # another installation's key
+        verify(company, name, expires, signature, NOW, other)  # another installation's key
+    assert parse_link("https://elsewhere.example/files/acme/a.csv", settings) is None
 
 
-def test_a_link_opens_only_its_companys_file_inside_its_folder(sessions, tmp_path):
-    from misybot.db.models import Report
-    from misybot.enums import ReportType
-
+def test_a_link_opens_only_a_file_inside_its_companys_folder(tmp_path):
     settings = Settings.from_environ({"MISYBOT_REPORTS_DIR": str(tmp_path)})
-    with session_scope(sessions) as session:
-        acme = Builder(session)
-        folder = tmp_path / "acme"
-        folder.mkdir()
-        (folder / "r.csv").write_text("a,b\n1,2\n")
-        (tmp_path / "secret.csv").write_text("x")
-        day = NOW.date()
-        good = Report(company_id=acme.id, report_type=ReportType.INVENTORY, start_date=day,
-                      end_date=day, file_path=str(folder / "r.csv"))  # fmt: skip
-        outside = Report(company_id=acme.id, report_type=ReportType.INVENTORY, start_date=day,
-                         end_date=day, file_path=str(tmp_path / "secret.csv"))  # fmt: skip
-        session.add_all([good, outside])
-        session.flush()
-        found = open_report_file(session, LinkTarget(acme.id, good.id, "csv"), settings)
-        assert found is not None and found.size == 8 and found.name == "r.csv"
-        assert open_report_file(session, LinkTarget(acme.id, outside.id, "csv"), settings) is None
-        assert open_report_file(session, LinkTarget(acme.id + 1, good.id, "csv"), settings) is None
-        assert open_report_file(session, LinkTarget(acme.id, good.id, "png"), settings) is None
+    (tmp_path / "acme").mkdir()
+    (tmp_path / "acme" / "r.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "secret.csv").write_text("x")
+    found = open_report_file(LinkTarget("acme", "r.csv"), settings)
+    assert found is not None and found.size == 8 and found.media_type.startswith("text/plain")
+    assert open_report_file(LinkTarget("globex", "r.csv"), settings) is None
+    assert open_report_file(LinkTarget("acme", "gone.csv"), settings) is None
 
 
 def test_a_persons_subscriptions_are_in_their_export_and_gone_with_their_erasure(sessions):

@@ -114,3 +114,42 @@ async def test_only_new_events_are_written_and_a_conversation_can_be_erased(engi
     assert await store.exists("ana") and list(await store.keys()) == ["ana"]
     assert store.store.erase("ana") == 2
     assert await store.retrieve("ana") is None and not await store.exists("ana")
+
+
+async def test_a_window_that_starts_with_a_reverted_turn_keeps_the_state_before_it(engine, domain):
+    """A form rejects a message and the turn is reverted (a rewind takes back the message and
+    the listen before it). When the window starts with such a turn, the listen before it must
+    be there, as in the full conversation, or the rewind takes the restored state (the form,
+    the slots) with it: Rasa's featuriser then saw no state at all and every turn failed."""
+    from rasa.shared.core.events import BotUttered, UserUtteranceReverted
+
+    store = DatabaseTrackerStore(domain, sessions=make_session_factory(engine), window_saves=1)
+    tracker = await store.get_or_create_tracker("rui")
+    for event in (
+        ActionExecuted("action_listen"),
+        UserUttered("hi 0", {"name": "update_stock", "confidence": 0.5}),
+        SlotSet("persona", "processor"),
+        ActionExecuted("stock_update_form", hide_rule_turn=True),
+        ActiveLoop("stock_update_form"),
+        SlotSet("requested_slot", "item"),
+        ActionExecuted("action_listen", hide_rule_turn=True),
+    ):
+        tracker.update(event)
+    await store.save(tracker)
+    for turn in range(1, 4):
+        tracker = await store.get_or_create_tracker("rui")
+        for event in (
+            UserUttered(f"hi {turn}", {"name": "update_stock", "confidence": 0.5}),
+            ActionExecutionRejected("stock_update_form"),
+            ActionExecuted("action_default_fallback", hide_rule_turn=True),
+            BotUttered("answer or cancel"),
+            UserUtteranceReverted(),
+            ActionExecuted("action_listen", hide_rule_turn=True),
+        ):
+            tracker.update(event)
+        await store.save(tracker)
+    tracker = await store.get_or_create_tracker("rui")
+    tracker.update(UserUttered("hi 4", {"name": "update_stock", "confidence": 0.5}))
+    states = tracker.past_states(domain)
+    assert states and states[-1].get("active_loop") == {"name": "stock_update_form"}
+    assert tracker.active_loop_name == "stock_update_form"
