@@ -44,6 +44,11 @@ def notify_context(mode: str) -> dict[str, Any]:
     return {NOTIFY_KEY: mode if mode in MODES else "new"}
 
 
+def reports_to_someone(context: Mapping[str, Any] | None) -> bool:
+    """Whether an execution's result is pushed to its user (a recurring run, a digest)."""
+    return (context or {}).get(NOTIFY_KEY) in ("new", "always")
+
+
 def on_finished(
     session: Session,
     *,
@@ -56,9 +61,9 @@ def on_finished(
 ) -> int | None:
     """Queue the push of a finished execution to its user when its context asks for one and
     (mode ``new``) it has news — or it failed, which is news. Returns the notification's id."""
-    mode = (context or {}).get(NOTIFY_KEY)
-    if user_id is None or mode not in ("new", "always"):
+    if user_id is None or not reports_to_someone(context):
         return None
+    mode = context[NOTIFY_KEY]
     if mode == "new" and result is not None and not has_news(agent_type, result):
         return None
     return _add(session, company_id, user_id, RESULT, execution_id=execution_id)

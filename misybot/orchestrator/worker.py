@@ -346,18 +346,15 @@ class Worker:
                 self._look = True
             if self.deliver and due.delivery is not None and due.delivery <= now:
                 self._kick_delivery()  # retries of pushes that failed earlier
-            if (
-                (
-                    self.deliver
-                    and due.held is not None
+            if self.deliver:
+                # Held notifications whose person wrote since go out now; others when due.
+                released = (
+                    due.held is not None
                     and await self._db(self._read, outbox.releasable)
                     and await self._db(self._tx, outbox.release_held)
                 )
-                or self.deliver
-                and due.notification is not None
-                and due.notification <= now
-            ):
-                self._kick_notify()
+                if released or (due.notification is not None and due.notification <= now):
+                    self._kick_notify()
             self.housekeeping_rounds += 1
         except (OperationalError, DBAPIError) as error:
             logger.warning("worker.housekeeping_failed error=%s", error)
@@ -436,7 +433,8 @@ class Worker:
         await self._finished(job, outcome)
 
     async def _finished(self, job: queue.Job, outcome: str) -> None:
-        if outcome == "failed":  # a recurring run that failed is news to whom it reports to
+        if outcome == "failed" and outbox.reports_to_someone(job.context):
+            # A recurring run (a digest) that failed is news to whom it reports to.
             try:
                 if await self._db(self._tx, self._failure_news, job):
                     self._kick_notify()

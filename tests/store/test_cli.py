@@ -162,3 +162,28 @@ def test_an_unmigrated_database_gets_a_clear_message(tmp_path, monkeypatch, caps
     finally:
         get_settings.cache_clear()
     assert "run `misybot db upgrade`" in capsys.readouterr().out
+
+
+def test_a_companys_time_zone_is_set_checked_and_its_digests_keep_their_hour(seeded_by_cli):
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from misybot.db.models import Company, Subscription, User
+    from misybot.notify.subscriptions import subscribe_digest
+    from misybot.store.tenancy import actor_for_user
+
+    _folder, env = seeded_by_cli
+    refused = cli(env, "company", "update", "demo", "--timezone", "Mars/Olympus")
+    assert refused.returncode == 2 and "unknown time zone 'Mars/Olympus'" in refused.stderr
+    with session_for(env) as session:
+        company = session.execute(select(Company).where(Company.slug == "demo")).scalar_one()
+        user = session.execute(select(User).where(User.company_id == company.id)).scalars().first()
+        subscribe_digest(session, actor_for_user(company, user), 7 * 60)
+    done = cli(env, "company", "update", "demo", "--timezone", "Asia/Tokyo")
+    assert done.returncode == 0 and "1 digest(s) moved" in done.stdout
+    with session_for(env) as session:
+        company = session.execute(select(Company).where(Company.slug == "demo")).scalar_one()
+        next_at = session.execute(select(Subscription.next_at)).scalar_one()
+    assert company.timezone == "Asia/Tokyo"
+    assert next_at.astimezone(ZoneInfo("Asia/Tokyo")).hour == 7
