@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from misybot.db.models import ConversationEvent, ConversationSnapshot
+from misybot.db.models import ConversationEvent, ConversationSnapshot, Understanding
+from misybot.nlu.understandings import understood
 
 SESSION_STARTED = "session_started"
 WINDOW_SAVES = 10  # how many saves back a turn starts: policies look back a few actions
@@ -143,8 +144,11 @@ class ConversationStore:
             raise ValueError(f"conversation id longer than {MAX_CONVERSATION_ID} characters")
         rows = [_event_row(conversation_id, event) for event in events]
         ours = ConversationEvent.conversation_id == conversation_id
+        understandings = understood(conversation_id, events)
         with self.sessions.begin() as session:
             session.execute(insert(ConversationEvent), rows)
+            if understandings:  # once per message: a redelivery or a re-run adds nothing
+                session.execute(_insert_new(session, Understanding), understandings)
             # The conversation's lock is held: its latest ids are the ones just written.
             last_id = session.execute(
                 select(func.max(ConversationEvent.id)).where(ours)
@@ -245,3 +249,12 @@ def _event_row(conversation_id: str, event: dict[str, Any]) -> dict[str, Any]:
         "action_name": action[:255] if isinstance(action, str) else None,
         "data": json.dumps(event, ensure_ascii=False),
     }
+
+
+def _insert_new(session: Session, model):
+    """An INSERT that skips rows whose unique key is taken (either dialect)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(model).on_conflict_do_nothing()

@@ -824,3 +824,32 @@ class ChannelReach(Base):
     channel = Column(_enum(Channel, "reach_channel"), nullable=False)
     outside_window = Column(String(16))  # "template" | "tag" | None
     updated_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class Understanding(Base):
+    """What the assistant understood of one message and what it did: the intent, its confidence,
+    the runner-up and the margin to it, the entities, the action that answered. Written with the
+    conversation's events (one per message: a redelivered or re-run message adds nothing), read
+    by the NLU inbox (misybot.nlu.review)."""
+
+    __tablename__ = "understandings"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "message_id"),
+        Index("ix_understandings_company_created", "company_id", "created_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False)
+    message_id = Column(String(128), nullable=False)
+    company_id = Column(Integer, ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    user_id = _user_fk(index=True)
+    channel = Column(String(32))  # the transport it came by
+    text = Column(Text, nullable=False)
+    intent = Column(String(64))
+    confidence = Column(Float)
+    runner_up = Column(String(64))
+    runner_up_confidence = Column(Float)
+    margin = Column(Float)
+    entities = Column(JSON)
+    action = Column(String(64))  # the first action that answered it
+    created_at = Column(UTCDateTime, nullable=False, default=utc_now)

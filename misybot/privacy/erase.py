@@ -22,6 +22,7 @@ from misybot.db.models import (
     Report,
     SenderRateSchedule,
     Subscription,
+    Understanding,
 )
 from misybot.db.types import utc_now
 from misybot.enums import InboxStatus
@@ -151,6 +152,14 @@ def erase_person(session: Session, admin: Actor, reference: str) -> dict[str, in
     ).scalars():
         files += [p for p in (report.file_path, report.chart_path) if p]
         report.file_path = report.chart_path = None
+    receipt["understandings"] = session.execute(
+        delete(Understanding).where(
+            or_(
+                Understanding.user_id == user.id,
+                Understanding.conversation_id.in_(conversations),
+            )
+        )
+    ).rowcount
     receipt["subscriptions"] = session.execute(
         delete(Subscription).where(Subscription.user_id == user.id)
     ).rowcount

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from misybot.db.models import (
@@ -18,6 +18,7 @@ from misybot.db.models import (
     OutboundMessage,
     Report,
     Subscription,
+    Understanding,
 )
 from misybot.db.types import utc_now
 from misybot.people import audit
@@ -128,6 +129,31 @@ def export_person(session: Session, admin: Actor, reference: str) -> dict[str, A
             _row(s, "id", "agent_type", "interval_s", "context", "active", "created_at")
             for s in session.execute(
                 select(AgentSchedule).where(AgentSchedule.user_id == user.id)
+            ).scalars()
+        ],
+        "understandings": [
+            _row(
+                u,
+                "message_id",
+                "channel",
+                "text",
+                "intent",
+                "confidence",
+                "runner_up",
+                "margin",
+                "entities",
+                "action",
+                "created_at",
+            )  # fmt: skip
+            for u in session.execute(
+                select(Understanding)
+                .where(
+                    or_(
+                        Understanding.user_id == user.id,
+                        Understanding.conversation_id.in_(sorted(found.conversations)),
+                    )
+                )
+                .order_by(Understanding.id)
             ).scalars()
         ],
         "subscriptions": [

@@ -16,6 +16,7 @@ from misybot.db.models import (
     EmailOutbox,
     OutboundMessage,
     RetentionMark,
+    Understanding,
 )
 from misybot.db.types import utc_now
 from misybot.enums import InboxStatus
@@ -59,6 +60,12 @@ def apply_retention(session: Session, days: int) -> dict[str, int]:
             update(OutboundMessage)
             .where(OutboundMessage.created_at < cutoff, OutboundMessage.body != "")
             .values(body="", media=null())
+            .execution_options(synchronize_session=False)
+        ).rowcount,
+        "understandings": session.execute(  # the text goes; what was understood stays
+            update(Understanding)
+            .where(Understanding.created_at < cutoff, Understanding.text != "")
+            .values(text="", entities=null())
             .execution_options(synchronize_session=False)
         ).rowcount,
         "email_outbox": session.execute(
