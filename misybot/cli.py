@@ -712,9 +712,11 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--json", action="store_true", help="print the figures as JSON")
     health.set_defaults(handler=_health)
 
+    from misybot.nlu.cli import register as register_nlu
     from misybot.people.cli import register
 
     register(commands)
+    register_nlu(commands)
     return parser
 
 

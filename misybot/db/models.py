@@ -844,6 +844,8 @@ class Understanding(Base):
     company_id = Column(Integer, ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     user_id = _user_fk(index=True)
     channel = Column(String(32))  # the transport it came by
+    # An operator marked it for review (defined before ``text``, which names the column).
+    flagged = Column(Boolean, nullable=False, default=False, server_default=text("false"))
     text = Column(Text, nullable=False)
     intent = Column(String(64))
     confidence = Column(Float)
@@ -853,3 +855,19 @@ class Understanding(Base):
     entities = Column(JSON)
     action = Column(String(64))  # the first action that answered it
     created_at = Column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class NluReview(Base):
+    """A reviewer's decision about one distinct message text of a company (its normalised
+    text's hash): accepted, corrected (to ``intent``) or discarded; it leaves the inbox."""
+
+    __tablename__ = "nlu_reviews"
+    __table_args__ = (UniqueConstraint("company_id", "text_key"),)
+
+    id = Column(Integer, primary_key=True)
+    company_id = _company_fk()
+    text_key = Column(String(64), nullable=False)
+    decision = Column(String(16), nullable=False)
+    intent = Column(String(64))
+    reviewer = Column(String(254))
+    reviewed_at = Column(UTCDateTime, nullable=False, default=utc_now)

@@ -1,5 +1,6 @@
 """Understandings: what the assistant understood of each message (intent, confidence, the
-runner-up and the margin to it, entities) and the action that answered it, one row per message.
+runner-up and the margin to it, entities) and the action that answered it, one row per message,
+which an operator may flag; and the NLU inbox reviewers' decisions.
 
 Revision ID: 0015_understandings
 Revises: 0014_notifications
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("margin", sa.Float(), nullable=True),
         sa.Column("entities", sa.JSON(), nullable=True),
         sa.Column("action", sa.String(64), nullable=True),
+        sa.Column("flagged", sa.Boolean(), nullable=False, server_default=sa.text("false")),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_understandings"),
         sa.UniqueConstraint(
@@ -58,6 +60,28 @@ def upgrade() -> None:
         "ix_understandings_company_created", "understandings", ["company_id", "created_at"]
     )
 
+    op.create_table(
+        "nlu_reviews",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "company_id",
+            sa.Integer(),
+            sa.ForeignKey(
+                "companies.id", ondelete="CASCADE", name="fk_nlu_reviews_company_id_companies"
+            ),
+            nullable=False,
+        ),
+        sa.Column("text_key", sa.String(64), nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("intent", sa.String(64), nullable=True),
+        sa.Column("reviewer", sa.String(254), nullable=True),
+        sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_nlu_reviews"),
+        sa.UniqueConstraint("company_id", "text_key", name="uq_nlu_reviews_company_id_text_key"),
+    )
+    op.create_index("ix_nlu_reviews_company_id", "nlu_reviews", ["company_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("nlu_reviews")
     op.drop_table("understandings")
