@@ -63,7 +63,7 @@ class _SubscriptionAction(RegisteredUserAction):
 
 
 class ActionSubscribeAlerts(_SubscriptionAction):
-    """ "Alert me about critical stock": new alerts of that severity (or worse) are pushed."""
+    """New alerts of a severity (or worse) pushed: "alert me about critical stock"."""
 
     def name(self) -> str:
         return "action_subscribe_alerts"
@@ -76,7 +76,7 @@ class ActionSubscribeAlerts(_SubscriptionAction):
 
 
 class ActionSubscribeDigest(_SubscriptionAction):
-    """ "Send me the daily digest at 7": the digest every day at that local time."""
+    """The digest every day at a local time: "send me the daily digest at 7"."""
 
     def name(self) -> str:
         return "action_subscribe_digest"
@@ -90,7 +90,7 @@ class ActionSubscribeDigest(_SubscriptionAction):
 
 
 class ActionUnsubscribe(_SubscriptionAction):
-    """ "Stop the digest", "no more alerts": ends the subscriptions named (both if none)."""
+    """Ends the subscriptions named ("stop the digest", "no more alerts"; both if none)."""
 
     def name(self) -> str:
         return "action_unsubscribe"
@@ -108,7 +108,7 @@ class ActionUnsubscribe(_SubscriptionAction):
 
 
 class ActionSetQuietHours(_SubscriptionAction):
-    """ "Quiet hours 22:00 to 07:00": nothing is pushed then (held until they end)."""
+    """Quiet hours ("quiet hours 22:00 to 07:00"): nothing is pushed then, it waits."""
 
     def name(self) -> str:
         return "action_set_quiet_hours"
