@@ -129,11 +129,9 @@ class Worker:
         self.housekeeping_rounds = 0  # schedule checks done (observable progress)
         self.retention_sweeps = 0
         self._poll_s: float | None = None  # set when SQLite has no wake socket
-        self._delivery_wanted = False
         self._next_due = None
-        self._delivery_task: asyncio.Task | None = None
-        self._notify_wanted = False
-        self._notify_task: asyncio.Task | None = None
+        self._delivery = _Sweep(self._deliver_due, "delivery")  # slow results, pushed
+        self._notify = _Sweep(self._notify_all, "notify")  # notifications, pushed
         self.notifications_pushed = 0  # observable progress
 
     # ------------------------------------------------------------------------- plumbing
@@ -293,9 +291,8 @@ class Worker:
             retention.cancel()
             await asyncio.gather(beating, retention, return_exceptions=True)
             await self._stop_beating()
-            for task in (self._delivery_task, self._notify_task):
-                if task is not None:
-                    await asyncio.gather(task, return_exceptions=True)
+            await self._delivery.finished()
+            await self._notify.finished()
         self.pool.shutdown(wait=False)
         logger.info("worker.stopped id=%s", self.worker_id)
 
@@ -458,18 +455,8 @@ class Worker:
         )
 
     def _kick_delivery(self) -> None:
-        """Push finished results soon; one sweep at a time, bursts coalesced into one."""
-        self._delivery_wanted = True
-        if self._delivery_task is None or self._delivery_task.done():
-            self._delivery_task = asyncio.create_task(self._delivery_loop())
-
-    async def _delivery_loop(self) -> None:
-        while self._delivery_wanted:
-            self._delivery_wanted = False
-            try:
-                await self._deliver_due()
-            except (OperationalError, DBAPIError) as error:
-                logger.warning("worker.delivery_sweep_failed error=%s", error)
+        """Push finished results soon."""
+        self._delivery.kick()
 
     def _retry_or_fail(self, session: Session, job: queue.Job, error: str) -> str:
         if job.attempts < job.max_attempts:
@@ -605,21 +592,13 @@ class Worker:
             self._loop.call_soon_threadsafe(callback)
 
     def _kick_notify(self) -> None:
-        """Push due notifications soon; one sweep at a time, bursts coalesced."""
-        if not self.deliver:
-            return
-        self._notify_wanted = True
-        if self._notify_task is None or self._notify_task.done():
-            self._notify_task = asyncio.create_task(self._notify_loop())
+        """Push due notifications soon."""
+        if self.deliver:
+            self._notify.kick()
 
-    async def _notify_loop(self) -> None:
-        while self._notify_wanted:
-            self._notify_wanted = False
-            try:
-                while await self._notify_due():
-                    pass
-            except (OperationalError, DBAPIError) as error:
-                logger.warning("worker.notify_sweep_failed error=%s", error)
+    async def _notify_all(self) -> None:
+        while await self._notify_due():
+            pass
 
     async def _notify_due(self) -> int:
         """Push the notifications that are due: each on the channel that reaches the person now,
@@ -665,6 +644,34 @@ class Worker:
                 "worker.notified id=%s kind=%s channel=%s", item.id, item.kind, way.transport
             )
         return len(due)
+
+
+class _Sweep:
+    """Runs ``sweep`` soon after a kick: one run at a time, kicks during a run coalesced into
+    one more run."""
+
+    def __init__(self, sweep: Callable[[], Any], name: str) -> None:
+        self.sweep = sweep
+        self.name = name
+        self.wanted = False
+        self.task: asyncio.Task | None = None
+
+    def kick(self) -> None:
+        self.wanted = True
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while self.wanted:
+            self.wanted = False
+            try:
+                await self.sweep()
+            except (OperationalError, DBAPIError) as error:
+                logger.warning("worker.%s_sweep_failed error=%s", self.name, error)
+
+    async def finished(self) -> None:
+        if self.task is not None:
+            await asyncio.gather(self.task, return_exceptions=True)
 
 
 def run_worker(engine: Engine, concurrency: int | None = None) -> None:
